@@ -1,0 +1,345 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+)
+
+// appendChannel is the LISTEN/NOTIFY channel an append signals on commit.
+const appendChannel = "devflow_events"
+
+// EventStore is the PostgreSQL event log.
+//
+// Gap safety: positions come from a sequence, so a transaction can take position 10,
+// another take 11 and commit first. Readers therefore order by (transaction id,
+// position) and only read rows whose transaction id is below the oldest transaction
+// still running (pg_snapshot_xmin): every row they could still miss belongs to a
+// transaction at or above that horizon, which sorts after everything already read.
+type EventStore struct {
+	pool *pgxpool.Pool
+
+	mu       sync.Mutex
+	wake     chan struct{} // closed and replaced on every notification
+	listener context.CancelFunc
+}
+
+// NewEventStore returns the event log on pool.
+func NewEventStore(pool *pgxpool.Pool) *EventStore {
+	return &EventStore{pool: pool, wake: make(chan struct{})}
+}
+
+var _ eventlog.Store = (*EventStore)(nil)
+
+// Append writes all streams' events in one transaction.
+func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
+	var results []eventlog.AppendResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		results, err = s.AppendTx(ctx, tx, appends...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// AppendTx appends inside the caller's transaction, so that a state-table change and
+// the events that record it commit together. The caller commits.
+func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
+	streamIDs := make([]string, 0, len(appends))
+	eventIDs := make([][16]byte, 0, len(appends))
+	for _, a := range appends {
+		if a.StreamID == "" {
+			return nil, errors.New("append: empty stream id")
+		}
+		streamIDs = append(streamIDs, a.StreamID)
+		for _, e := range a.Events {
+			eventIDs = append(eventIDs, e.ID)
+		}
+	}
+	slices.Sort(streamIDs)
+	streamIDs = slices.Compact(streamIDs)
+
+	// Lock every stream row (created empty when new), in sorted order so that two
+	// multi-stream appends cannot deadlock, then see which ids are already stored. Both
+	// happen after the locks, so a concurrent identical append is seen as duplicate.
+	batch := &pgx.Batch{}
+	batch.Queue(`INSERT INTO streams (stream_id, version) SELECT unnest($1::text[]), -1 ON CONFLICT DO NOTHING`, streamIDs)
+	versions := map[string]int64{}
+	batch.Queue(`SELECT stream_id, version FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE`, streamIDs).
+		Query(func(rows pgx.Rows) error {
+			var id string
+			var v int64
+			_, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { versions[id] = v; return nil })
+			return err
+		})
+	stored := map[[16]byte]bool{}
+	if len(eventIDs) > 0 {
+		batch.Queue(`SELECT event_id FROM events WHERE event_id = ANY($1::uuid[])`, eventIDs).
+			Query(func(rows pgx.Rows) error {
+				var id [16]byte
+				_, err := pgx.ForEachRow(rows, []any{&id}, func() error { stored[id] = true; return nil })
+				return err
+			})
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("append: lock streams: %w", err)
+	}
+
+	results := make([]eventlog.AppendResult, len(appends))
+	var rows [][]any
+	var newVersions []int64
+	var touched []string
+	for i, a := range appends {
+		current := versions[a.StreamID]
+		fresh := a.Events[:0:0]
+		for _, e := range a.Events {
+			if stored[e.ID] {
+				continue
+			}
+			stored[e.ID] = true // a repeat later in this call is a duplicate too
+			fresh = append(fresh, e)
+		}
+		duplicates := len(a.Events) - len(fresh)
+		// A retry whose events are all stored already succeeds whatever it expected.
+		if len(fresh) > 0 || len(a.Events) == 0 {
+			if err := checkExpected(a.StreamID, a.Expected, current); err != nil {
+				return nil, err
+			}
+		}
+		for _, e := range fresh {
+			current++
+			meta, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("append: metadata: %w", err)
+			}
+			data := e.Data
+			if len(data) == 0 {
+				data = json.RawMessage("{}")
+			}
+			rows = append(rows, []any{[16]byte(e.ID), a.StreamID, current, e.Type, e.SchemaVersion, []byte(data), meta})
+		}
+		versions[a.StreamID] = current
+		if len(fresh) > 0 {
+			touched = append(touched, a.StreamID)
+			newVersions = append(newVersions, current)
+		}
+		results[i] = eventlog.AppendResult{StreamID: a.StreamID, Appended: len(fresh), Duplicates: duplicates, NextExpected: expectedOf(current)}
+	}
+	if len(rows) == 0 {
+		return results, nil
+	}
+
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"},
+		[]string{"event_id", "stream_id", "stream_version", "event_type", "schema_version", "data", "metadata"},
+		pgx.CopyFromRows(rows)); err != nil {
+		return nil, fmt.Errorf("append: copy events: %w", err)
+	}
+	var txid, lastPosition int64
+	batch = &pgx.Batch{}
+	batch.Queue(`UPDATE streams s SET version = v.version FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version) WHERE s.stream_id = v.stream_id`, touched, newVersions)
+	batch.Queue(`SELECT pg_current_xact_id()::text::bigint, currval(pg_get_serial_sequence('events', 'position'))`).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &lastPosition) })
+	batch.Queue(`SELECT pg_notify($1, '')`, appendChannel)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, fmt.Errorf("append: advance streams: %w", err)
+	}
+	// All rows of one call share a transaction and positions grow within it, so the
+	// call's last position is the sequence's current value.
+	for i := range results {
+		if results[i].Appended > 0 {
+			results[i].Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(lastPosition)}
+		}
+	}
+	return results, nil
+}
+
+func expectedOf(version int64) eventlog.Expected {
+	if version < 0 {
+		return eventlog.NoStream()
+	}
+	return eventlog.Exact(uint64(version))
+}
+
+func checkExpected(streamID string, want eventlog.Expected, current int64) error {
+	ok := false
+	switch want.Kind {
+	case eventlog.ExpectAny:
+		ok = true
+	case eventlog.ExpectNoStream:
+		ok = current < 0
+	case eventlog.ExpectExact:
+		ok = current >= 0 && uint64(current) == want.Version
+	}
+	if ok {
+		return nil
+	}
+	return &eventlog.ConflictError{StreamID: streamID, Expected: want, Actual: expectedOf(current)}
+}
+
+const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at FROM events`
+
+func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
+	out := make([]eventlog.Envelope, 0, capacity)
+	var txid, position, version int64
+	var id [16]byte
+	var env eventlog.Envelope
+	var data, meta []byte
+	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &env.StreamID, &version, &env.Type, &env.SchemaVersion, &data, &meta, &env.RecordedAt}, func() error {
+		e := env
+		e.ID = ids.ID(id)
+		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
+		e.StreamVersion = uint64(version)
+		e.Data = slices.Clone(data)
+		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+			return fmt.Errorf("event %s: metadata: %w", e.ID, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// ReadStream returns up to max events of one stream from revision from on.
+func (s *EventStore) ReadStream(ctx context.Context, streamID string, from uint64, max int) ([]eventlog.Envelope, error) {
+	rows, err := s.pool.Query(ctx, selectEnvelope+` WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3`, streamID, int64(from), max)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	events, err := scanEnvelopes(rows, 16)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	if len(events) == 0 {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1)`, streamID).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+		}
+		if !exists {
+			return nil, eventlog.ErrStreamNotFound
+		}
+	}
+	return events, nil
+}
+
+// ReadAll returns up to max events after position after, in log order, never past the
+// oldest transaction still running.
+func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max int) ([]eventlog.Envelope, error) {
+	rows, err := s.pool.Query(ctx, selectEnvelope+`
+		WHERE (txid, position) > ($1::text::xid8, $2::bigint)
+		  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY txid, position LIMIT $3`, fmt.Sprint(after.Commit), int64(after.Prepare), max)
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	events, err := scanEnvelopes(rows, max)
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	return events, nil
+}
+
+// Head is the position of the last event a reader can see now.
+func (s *EventStore) Head(ctx context.Context) (eventlog.Position, error) {
+	var txid, position int64
+	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events
+		WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, position DESC LIMIT 1`).Scan(&txid, &position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventlog.Start, nil
+	}
+	if err != nil {
+		return eventlog.Start, fmt.Errorf("head: %w", err)
+	}
+	return eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}, nil
+}
+
+// CountBetween counts events after a up to and including b.
+func (s *EventStore) CountBetween(ctx context.Context, a, b eventlog.Position) (int64, error) {
+	if !a.Less(b) {
+		return 0, nil
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events
+		WHERE (txid, position) > ($1::text::xid8, $2::bigint) AND (txid, position) <= ($3::text::xid8, $4::bigint)`,
+		fmt.Sprint(a.Commit), int64(a.Prepare), fmt.Sprint(b.Commit), int64(b.Prepare)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// WaitForAppend sleeps until an append commits (LISTEN/NOTIFY), ctx ends or timeout
+// passes. The listener starts on first use and restarts after a connection failure;
+// meanwhile the timeout turns waiting into polling.
+func (s *EventStore) WaitForAppend(ctx context.Context, timeout time.Duration) error {
+	s.mu.Lock()
+	if s.listener == nil {
+		lctx, cancel := context.WithCancel(context.Background())
+		s.listener = cancel
+		go s.listen(lctx)
+	}
+	wake := s.wake
+	s.mu.Unlock()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-wake:
+		return nil
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *EventStore) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := s.listenOnce(ctx); err != nil && ctx.Err() == nil {
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+func (s *EventStore) listenOnce(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A LISTEN connection must not go back to the pool still listening.
+	defer conn.Release()
+	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	if _, err := conn.Exec(ctx, "LISTEN "+appendChannel); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		close(s.wake)
+		s.wake = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+// Close stops the listener. The pool belongs to the caller.
+func (s *EventStore) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		s.listener()
+		s.listener = nil
+	}
+}

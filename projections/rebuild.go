@@ -1,0 +1,207 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/devflow/backend/domain/eventlog"
+)
+
+// Progress describes a long pass over the log.
+type Progress struct {
+	Projection string
+	Applied    int64 // events applied so far
+	Total      int64 // events in the log when the pass started (it may grow)
+	Rate       float64
+	ETA        time.Duration
+	Done       bool
+}
+
+// ProgressFunc receives progress now and then; it must be quick.
+type ProgressFunc func(Progress)
+
+type tracker struct {
+	name    string
+	total   int64
+	applied int64
+	start   time.Time
+	last    time.Time
+	report  ProgressFunc
+}
+
+func newTracker(ctx context.Context, store eventlog.Store, name string, report ProgressFunc) (*tracker, error) {
+	head, err := store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	total, err := store.CountBetween(ctx, eventlog.Start, head)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	return &tracker{name: name, total: total, start: now, report: report}, nil
+}
+
+func (t *tracker) add(n int, done bool) {
+	t.applied += int64(n)
+	now := time.Now()
+	if t.report == nil || (!done && now.Sub(t.last) < 200*time.Millisecond) {
+		return
+	}
+	t.last = now
+	p := Progress{Projection: t.name, Applied: t.applied, Total: max(t.total, t.applied), Done: done}
+	if secs := now.Sub(t.start).Seconds(); secs > 0 {
+		p.Rate = float64(t.applied) / secs
+		if p.Rate > 0 {
+			p.ETA = time.Duration(float64(p.Total-t.applied) / p.Rate * float64(time.Second))
+		}
+	}
+	t.report(p)
+}
+
+func logProgress(log *slog.Logger) ProgressFunc {
+	var last time.Time
+	return func(p Progress) {
+		if !p.Done && time.Since(last) < 5*time.Second {
+			return
+		}
+		last = time.Now()
+		log.Info("projection rebuild progress", "applied", p.Applied, "total", p.Total,
+			"events_per_second", int64(p.Rate), "eta_seconds", int64(p.ETA.Seconds()), "done", p.Done)
+	}
+}
+
+// createShadow makes schema hold empty copies of p's tables.
+func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema string, replace bool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		s := pgx.Identifier{schema}.Sanitize()
+		if replace {
+			if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+s+` CASCADE`); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+s); err != nil {
+			return fmt.Errorf("create schema %s: %w", schema, err)
+		}
+		for _, table := range p.Tables() {
+			t := pgx.Identifier{table}.Sanitize()
+			if _, err := tx.Exec(ctx, `CREATE TABLE `+s+`.`+t+` (LIKE public.`+t+` INCLUDING ALL)`); err != nil {
+				return fmt.Errorf("create %s.%s: %w", schema, table, err)
+			}
+		}
+		return nil
+	})
+}
+
+// fill applies the log from Start into schema, batch by batch, until a read comes back
+// short (caught up with the log as it was a moment ago). It returns where it stopped.
+func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, t *tracker) (eventlog.Position, error) {
+	pos := eventlog.Start
+	for {
+		events, err := store.ReadAll(ctx, pos, batchSize)
+		if err != nil {
+			return pos, err
+		}
+		if len(events) == 0 {
+			return pos, nil
+		}
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyBatch(ctx, tx, p, schema, events) })
+		if err != nil {
+			return pos, err
+		}
+		pos = events[len(events)-1].Position
+		t.add(len(events), false)
+		if len(events) < batchSize {
+			return pos, nil
+		}
+	}
+}
+
+// Rebuild replays the whole log into fresh copies of p's tables while the live tables
+// keep serving, then swaps them in atomically together with the checkpoint.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, batchSize int, report ProgressFunc) error {
+	if err := ensureCheckpoint(ctx, pool, p); err != nil {
+		return err
+	}
+	schema := "rebuild_" + p.Name()
+	if err := createShadow(ctx, pool, p, schema, true); err != nil {
+		return err
+	}
+	t, err := newTracker(ctx, store, p.Name(), report)
+	if err != nil {
+		return err
+	}
+	pos, err := fill(ctx, pool, store, p, schema, batchSize, t)
+	if err != nil {
+		return err
+	}
+	// The swap: lock the live checkpoint (the live runner waits), apply what arrived
+	// since, replace the tables, and move the checkpoint, all in one transaction.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := lockCheckpoint(ctx, tx, p.Name()); err != nil {
+			return err
+		}
+		for {
+			events, err := store.ReadAll(ctx, pos, batchSize)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				break
+			}
+			if err := applyBatch(ctx, tx, p, schema, events); err != nil {
+				return err
+			}
+			pos = events[len(events)-1].Position
+			t.add(len(events), false)
+		}
+		s := pgx.Identifier{schema}.Sanitize()
+		for _, table := range p.Tables() {
+			tb := pgx.Identifier{table}.Sanitize()
+			if _, err := tx.Exec(ctx, `DROP TABLE public.`+tb); err != nil {
+				return fmt.Errorf("swap %s: %w", table, err)
+			}
+			if _, err := tx.Exec(ctx, `ALTER TABLE `+s+`.`+tb+` SET SCHEMA public`); err != nil {
+				return fmt.Errorf("swap %s: %w", table, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DROP SCHEMA `+s); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+			SET version = $2, commit_pos = $3, prepare_pos = $4, ordinal = $5, updated_at = now(), error = NULL
+			WHERE name = $1`, p.Name(), p.Version(), int64(pos.Commit), int64(pos.Prepare), t.applied)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	t.add(0, true)
+	return nil
+}
+
+// Replay builds p from the whole log into schema (created fresh; it must not exist),
+// leaving the live read model alone, so an analyst can compare old and new numbers in
+// SQL. It returns the number of events applied.
+func Replay(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, report ProgressFunc) (int64, error) {
+	if schema == "" || schema == "public" {
+		return 0, fmt.Errorf("replay needs a schema other than public")
+	}
+	if err := createShadow(ctx, pool, p, schema, false); err != nil {
+		return 0, err
+	}
+	t, err := newTracker(ctx, store, p.Name(), report)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := fill(ctx, pool, store, p, schema, batchSize, t); err != nil {
+		return t.applied, err
+	}
+	t.add(0, true)
+	return t.applied, nil
+}
