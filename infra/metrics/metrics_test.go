@@ -19,6 +19,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/metrics"
 )
 
@@ -294,9 +295,8 @@ func freeAddr(t *testing.T) string {
 
 func TestModule_MetricsAddrServesOnItsOwnPortAndNotOnTheMainRouter(t *testing.T) {
 	addr := freeAddr(t)
-	t.Setenv("METRICS_ADDR", addr)
 	var m *metrics.Metrics
-	app := fxtest.New(t, metrics.Module, fx.Populate(&m))
+	app := fxtest.New(t, metrics.Module, fx.Supply(config.Config{MetricsAddr: addr}), fx.Populate(&m))
 	app.RequireStart()
 	defer app.RequireStop()
 

@@ -7,24 +7,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
+
+	"github.com/devflow/backend/infra/config"
 )
 
-// Module provides *Metrics (and its Config, from METRICS_ADDR), hooks the database pool
-// and the projection status in when the graph has them, and serves /metrics on
-// METRICS_ADDR when that is set. The HTTP core adds m.Middleware to the root router and
+// Module provides *Metrics (its Config from config.Config's METRICS_ADDR), hooks the
+// database pool and the projection status in when the graph has them, and serves
+// /metrics on METRICS_ADDR when that is set. The HTTP core adds m.Middleware to the root router and
 // calls m.Mount(root), which mounts /metrics there only when METRICS_ADDR is empty.
 var Module = fx.Module("metrics",
-	fx.Provide(ConfigFromEnv, New),
+	fx.Provide(fromServiceConfig, New),
 	fx.Invoke(wire),
 )
 
-// ConfigFromEnv reads METRICS_ADDR.
-func ConfigFromEnv() Config { return Config{Addr: os.Getenv("METRICS_ADDR")} }
+func fromServiceConfig(c config.Config) Config { return Config{Addr: c.MetricsAddr} }
 
 type wireParams struct {
 	fx.In
