@@ -1,0 +1,57 @@
+// Package logging builds devFlow's structured logger: log/slog with a JSON handler, one
+// object per line. It also logs the start-up configuration (redacted by config.Config's
+// LogValue) and the configuration warnings, and routes fx's own events through slog.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/devflow/backend/infra/config"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+)
+
+// New returns a JSON logger writing to w at level ("debug", "info", "warn", "error"; any
+// other value means info).
+func New(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Module provides the *slog.Logger (stdout, LOG_LEVEL) and logs the configuration and
+// its warnings once at start-up. Use it together with fx.WithLogger(FxLogger) so fx's own
+// events are JSON too.
+var Module = fx.Module("logging",
+	fx.Provide(func(c config.Config) *slog.Logger { return New(os.Stdout, c.LogLevel) }),
+	fx.Invoke(LogStartup),
+)
+
+// LogStartup writes the redacted configuration and one line per configuration warning.
+func LogStartup(logger *slog.Logger, c config.Config, warnings config.Warnings) {
+	logger.Info("configuration", "config", c)
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+}
+
+// FxLogger adapts the logger for fx.WithLogger. fx's own events are routine, so they are
+// logged at debug level; errors stay errors.
+func FxLogger(logger *slog.Logger) fxevent.Logger {
+	l := &fxevent.SlogLogger{Logger: logger}
+	l.UseLogLevel(slog.LevelDebug)
+	l.UseErrorLevel(slog.LevelError)
+	return l
+}
