@@ -68,3 +68,29 @@ type TokenInfo struct {
 
 // LastUsedInterval coalesces last-used writes: at most one per token per interval.
 const LastUsedInterval = time.Minute
+
+// IssuedToken is the stored side of a newly issued API token.
+type IssuedToken struct {
+	ID        ids.ID
+	UserID    ids.ID
+	Name      string
+	Hash      string
+	Prefix    string
+	Source    TokenSource
+	CreatedAt time.Time
+}
+
+// Issue draws a new token for a user; the plaintext is returned separately so that it
+// is never stored with the rest.
+func Issue(userID ids.ID, name string, source TokenSource, now time.Time) (IssuedToken, string) {
+	t := NewAPIToken()
+	return IssuedToken{
+		ID: ids.New(), UserID: userID, Name: name, Hash: t.Hash, Prefix: t.Prefix,
+		Source: source, CreatedAt: now.UTC(),
+	}, t.Plaintext
+}
+
+// Event is the log's record of the issue.
+func (t IssuedToken) Event() APITokenIssued {
+	return APITokenIssued{TokenID: t.ID, UserID: t.UserID, Source: t.Source, IssuedAt: t.CreatedAt}
+}
