@@ -8,13 +8,14 @@
 -- registrations of one email end in exactly one row.
 CREATE TABLE users (
     id               uuid        PRIMARY KEY,
-    username         text        NOT NULL UNIQUE,
+    username         text        NOT NULL,
     email            text,
     provider         text        NOT NULL CHECK (provider IN ('password', 'google', 'github')),
     provider_user_id text        NOT NULL,
     password_hash    text,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (provider, provider_user_id)
+    CONSTRAINT users_username_unique UNIQUE (username),
+    CONSTRAINT users_identity_unique UNIQUE (provider, provider_user_id)
 );
 
 -- API tokens (decision D22): only the SHA-256 of the secret is stored.
@@ -22,7 +23,7 @@ CREATE TABLE api_tokens (
     id           uuid        PRIMARY KEY,
     user_id      uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     name         text        NOT NULL,
-    token_hash   text        NOT NULL UNIQUE,
+    token_hash   text        NOT NULL CONSTRAINT api_tokens_hash_unique UNIQUE,
     token_prefix text        NOT NULL,
     created_at   timestamptz NOT NULL,
     last_used_at timestamptz,
