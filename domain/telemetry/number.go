@@ -1,0 +1,176 @@
+package telemetry
+
+import (
+	"math"
+	"strconv"
+)
+
+// decimal is a JSON number as sign, significant digits (no leading or trailing zeros)
+// and a power of ten: value = ±digits × 10^exp. Equal values have equal decimals, which
+// is what "numbers compared by value" needs (240, 240.0 and 2.4e2 are one number).
+type decimal struct {
+	neg    bool
+	digits []byte
+	exp    int64
+}
+
+// maxExp bounds exponents so that absurd ones cannot overflow the arithmetic.
+const maxExp = 1 << 40
+
+// parseDecimal decomposes a syntactically valid JSON number. digits is appended to buf.
+func parseDecimal(raw []byte, buf []byte) decimal {
+	d := decimal{digits: buf[:0]}
+	i := 0
+	if i < len(raw) && raw[i] == '-' {
+		d.neg = true
+		i++
+	}
+	var fracDigits int64
+	inFrac := false
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == '.' {
+			inFrac = true
+			continue
+		}
+		if c == 'e' || c == 'E' {
+			break
+		}
+		if inFrac {
+			fracDigits++
+		}
+		if c == '0' && len(d.digits) == 0 {
+			continue // leading zero
+		}
+		d.digits = append(d.digits, c)
+	}
+	var e int64
+	if i < len(raw) { // exponent
+		i++
+		eneg := false
+		if raw[i] == '+' || raw[i] == '-' {
+			eneg = raw[i] == '-'
+			i++
+		}
+		for ; i < len(raw); i++ {
+			if e < maxExp {
+				e = e*10 + int64(raw[i]-'0')
+			}
+		}
+		if eneg {
+			e = -e
+		}
+	}
+	e -= fracDigits
+	for len(d.digits) > 0 && d.digits[len(d.digits)-1] == '0' {
+		d.digits = d.digits[:len(d.digits)-1]
+		e++
+	}
+	if len(d.digits) == 0 {
+		return decimal{digits: d.digits} // zero, including -0
+	}
+	d.exp = e
+	return d
+}
+
+// isInteger reports whether the number has no fractional part.
+func (d decimal) isInteger() bool { return d.exp >= 0 }
+
+// appendCanonical writes the canonical text of the number (only used for hashing).
+func (d decimal) appendCanonical(dst []byte) []byte {
+	if len(d.digits) == 0 {
+		return append(dst, '0')
+	}
+	if d.neg {
+		dst = append(dst, '-')
+	}
+	dst = append(dst, d.digits...)
+	if d.exp != 0 {
+		dst = append(dst, 'e')
+		dst = strconv.AppendInt(dst, d.exp, 10)
+	}
+	return dst
+}
+
+// Int returns the value of a number node as an int64, saturating outside the int64
+// range and truncating any fraction toward zero. ok is false for a non-number.
+func (v Value) Int() (n int64, ok bool) {
+	if !v.Is(KindNumber) {
+		return 0, false
+	}
+	raw := v.Raw()
+	// Fast path: a plain integer of at most 18 digits.
+	if len(raw) <= 19 {
+		neg := raw[0] == '-'
+		s := raw
+		if neg {
+			s = s[1:]
+		}
+		plain := len(s) <= 18
+		var x int64
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				plain = false
+				break
+			}
+			x = x*10 + int64(c-'0')
+		}
+		if plain {
+			if neg {
+				x = -x
+			}
+			return x, true
+		}
+	}
+	var buf [32]byte
+	d := parseDecimal(raw, buf[:0])
+	if len(d.digits) == 0 || d.exp < 0 && -d.exp >= int64(len(d.digits)) {
+		return 0, true // zero or |x| < 1
+	}
+	if d.exp >= 0 && int64(len(d.digits))+d.exp <= 18 {
+		for _, c := range d.digits {
+			n = n*10 + int64(c-'0')
+		}
+		for range d.exp {
+			n *= 10
+		}
+		if d.neg {
+			n = -n
+		}
+		return n, true
+	}
+	f := v.Float()
+	switch {
+	case f >= math.MaxInt64:
+		return math.MaxInt64, true
+	case f <= math.MinInt64:
+		return math.MinInt64, true
+	}
+	return int64(f), true
+}
+
+// Float returns the value of a number node (±Inf when out of range).
+func (v Value) Float() float64 {
+	f, _ := strconv.ParseFloat(string(v.Raw()), 64)
+	return f
+}
+
+// IsInteger reports whether v is a number without a fractional part.
+func (v Value) IsInteger() bool {
+	if !v.Is(KindNumber) {
+		return false
+	}
+	raw := v.Raw()
+	plain := true
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return true
+	}
+	var buf [32]byte
+	return parseDecimal(raw, buf[:0]).isInteger()
+}

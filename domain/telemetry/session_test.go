@@ -1,0 +1,51 @@
+package telemetry
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/devflow/backend/domain/ids"
+)
+
+func TestSession_FirstSenderOwnsIt(t *testing.T) {
+	alice, bob := ids.New(), ids.New()
+	start := time.Date(2026, 11, 27, 5, 34, 43, 0, time.UTC)
+	s := NewSession(ids.New())
+	started, err := s.Accept(alice, start)
+	if err != nil || started == nil || started.Owner != alice || !started.StartTime.Equal(start) {
+		t.Fatalf("new session: %+v, %v", started, err)
+	}
+
+	// Later batches of the owner add events without moving start_time.
+	folded := FoldSession(s.ID(), *started)
+	again, err := folded.Accept(alice, start.Add(-time.Hour))
+	if err != nil || again != nil || !folded.StartTime().Equal(start) {
+		t.Fatalf("owner's later batch: %+v, %v, start %v", again, err, folded.StartTime())
+	}
+
+	if _, err := folded.Accept(bob, start); !errors.Is(err, ErrSessionOwnedByAnotherUser) {
+		t.Fatalf("another user's events: %v, want ErrSessionOwnedByAnotherUser", err)
+	}
+}
+
+func TestSessionStarted_RoundTrips(t *testing.T) {
+	e := SessionStarted{Owner: ids.New(), StartTime: time.Date(2026, 11, 27, 5, 34, 43, 123456000, time.UTC)}
+	b, err := jsonMarshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSessionStarted(b)
+	if err != nil || got.Owner != e.Owner || !got.StartTime.Equal(e.StartTime) {
+		t.Fatalf("round trip %s: %+v, %v", b, got, err)
+	}
+	if StreamID(ids.MustParse("E6E3F681-1F11-4037-994A-DB947C0A16C4")) != "session-e6e3f681-1f11-4037-994a-db947c0a16c4" {
+		t.Fatal("stream id not lower-case")
+	}
+	if id, ok := SessionFromStream("session-e6e3f681-1f11-4037-994a-db947c0a16c4"); !ok || id.String() != "e6e3f681-1f11-4037-994a-db947c0a16c4" {
+		t.Fatal("SessionFromStream")
+	}
+	if _, ok := SessionFromStream("pairing-e6e3f681-1f11-4037-994a-db947c0a16c4"); ok {
+		t.Fatal("SessionFromStream accepted another stream")
+	}
+}
