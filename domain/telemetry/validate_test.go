@@ -64,12 +64,14 @@ func TestQuickCheck_DefersEverythingDoubtful(t *testing.T) {
 		"lines not integer":   mutate(tt.FileSave(sid, at, "a", 1), func(e tt.Event) { e["file"].(map[string]any)["lines"] = 1.5 }),
 		"lines as string":     mutate(tt.FileSave(sid, at, "a", 1), func(e tt.Event) { e["file"].(map[string]any)["lines"] = "12" }),
 		"metrics missing key": mutate(tt.TextChange(sid, at, "a", 1, 1, 0), func(e tt.Event) { delete(e["metrics"].(map[string]any), "change_count") }),
-		"range without end":   mutate(tt.TextChange(sid, at, "a", 1, 1, 0, tt.Range{Start: 1, End: 1}), func(e tt.Event) { e["metrics"].(map[string]any)["affected_line_ranges"] = []any{map[string]any{"start": 1}} }),
-		"flag as string":      mutate(tt.EditorSwitch(sid, at, "a", "b", true), func(e tt.Event) { e["metrics"].(map[string]any)["is_rapid_context_switching"] = "true" }),
-		"to not object":       mutate(tt.EditorSwitch(sid, at, "a", "b", true), func(e tt.Event) { e["to"] = "b" }),
-		"terminal w/o name":   mutate(tt.TerminalOpen(sid, at, true), func(e tt.Event) { delete(e["terminal"].(map[string]any), "name") }),
-		"debug w/o type":      mutate(tt.DebugStart(sid, at), func(e tt.Event) { delete(e["debug"].(map[string]any), "type") }),
-		"git count as float":  mutate(tt.GitActivity(sid, at, "x", 1), func(e tt.Event) { e["git"].(map[string]any)["changed_files_count"] = 2.5 }),
+		"range without end": mutate(tt.TextChange(sid, at, "a", 1, 1, 0, tt.Range{Start: 1, End: 1}), func(e tt.Event) {
+			e["metrics"].(map[string]any)["affected_line_ranges"] = []any{map[string]any{"start": 1}}
+		}),
+		"flag as string":     mutate(tt.EditorSwitch(sid, at, "a", "b", true), func(e tt.Event) { e["metrics"].(map[string]any)["is_rapid_context_switching"] = "true" }),
+		"to not object":      mutate(tt.EditorSwitch(sid, at, "a", "b", true), func(e tt.Event) { e["to"] = "b" }),
+		"terminal w/o name":  mutate(tt.TerminalOpen(sid, at, true), func(e tt.Event) { delete(e["terminal"].(map[string]any), "name") }),
+		"debug w/o type":     mutate(tt.DebugStart(sid, at), func(e tt.Event) { delete(e["debug"].(map[string]any), "type") }),
+		"git count as float": mutate(tt.GitActivity(sid, at, "x", 1), func(e tt.Event) { e["git"].(map[string]any)["changed_files_count"] = 2.5 }),
 	}
 	for name, e := range doubtful {
 		if _, ok := check(t, e); ok {
