@@ -1,0 +1,79 @@
+// Package recommendations is the projection that folds recommendation events into the
+// recommendations read model (pending and history, contract 3.19/3.20).
+package recommendations
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/recommendation"
+)
+
+// Name is the projection's name (checkpoint, WaitFor).
+const Name = "recommendations"
+
+// Version 1: the table of migration 00004.
+const Version = 1
+
+// Projection implements projections.Projection.
+type Projection struct{}
+
+// New returns the projection.
+func New() Projection { return Projection{} }
+
+func (Projection) Name() string     { return Name }
+func (Projection) Version() int     { return Version }
+func (Projection) Tables() []string { return []string{"recommendations"} }
+
+// SQL with unqualified names: the engine's search_path picks live or shadow tables.
+const (
+	insertIssued = `INSERT INTO recommendations (id, user_id, session_id, state_type, confidence_score,
+		recommendation_type, recommendation_text, reasoning, evidence, triggered_rule, source, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (id) DO NOTHING`
+	// A recommendation ends once (the stream's expected version guarantees it); the
+	// guard keeps the first end should the log ever hold two.
+	updateEnded = `UPDATE recommendations SET user_action = $2, acted_at = $3 WHERE id = $1 AND user_action IS NULL`
+)
+
+// Apply folds a batch. It ignores every event type but the recommendation ones.
+func (Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+	batch := &pgx.Batch{}
+	for _, e := range events {
+		switch e.Type {
+		case recommendation.EventIssued:
+			var p recommendation.Issued
+			if err := json.Unmarshal(e.Data, &p); err != nil {
+				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+			}
+			evidence, err := json.Marshal(p.Evidence)
+			if err != nil {
+				return err
+			}
+			var session any
+			if !p.SessionID.IsNil() {
+				session = p.SessionID
+			}
+			batch.Queue(insertIssued, p.RecommendationID, p.UserID, session, p.StateType, p.ConfidenceScore,
+				p.RecommendationType, p.RecommendationText, p.Reasoning, string(evidence), p.TriggeredRule, p.Source, p.CreatedAt)
+		default:
+			action, ok := recommendation.ActionOf(e.Type)
+			if !ok {
+				continue
+			}
+			var p recommendation.Ended
+			if err := json.Unmarshal(e.Data, &p); err != nil {
+				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
+			}
+			batch.Queue(updateEnded, p.RecommendationID, string(action), p.At)
+		}
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
