@@ -1,0 +1,133 @@
+// Command devflow-loadgen simulates VS Code extension clients against a devFlow API (or
+// the Node implementation: it speaks only the public HTTP API). It registers one user
+// per client, mints an API token for each, then sends realistic telemetry batches at a
+// fixed rate or flat out, for a duration or an event count, and reports accepted
+// events/s, request latency percentiles, errors by status and, when told where to look,
+// projection lag and server RSS.
+//
+//	devflow-loadgen --base-url http://127.0.0.1:3000/api/v1 --users 20 --batch 100 \
+//	    --rate 10000 --duration 60s --lag-url http://127.0.0.1:3000/metrics --pid 1234
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line settings of one run.
+type options struct {
+	baseURL     string
+	users       int
+	batch       int
+	rate        float64
+	duration    time.Duration
+	events      int64
+	timeout     time.Duration
+	jsonOut     bool
+	quiet       bool
+	pid         int
+	lagURL      string
+	databaseURL string
+	devflowBin  string
+	sample      time.Duration
+	drain       time.Duration
+	seed        uint64
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("devflow-loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.baseURL, "base-url", "http://127.0.0.1:3000/api/v1", "API base URL, including /api/v1")
+	fs.IntVar(&o.users, "users", 10, "simulated extension clients, one registered user and API token each")
+	fs.IntVar(&o.batch, "batch", 100, "events per telemetry request")
+	fs.Float64Var(&o.rate, "rate", 0, "target events/s across all clients; 0 sends flat out")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send; without it, -events alone bounds the run")
+	fs.Int64Var(&o.events, "events", 0, "stop after sending this many events (0: no limit)")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-request timeout")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON instead of a table")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	fs.IntVar(&o.pid, "pid", 0, "server process id: sample its RSS from /proc/PID/status")
+	fs.StringVar(&o.lagURL, "lag-url", "", "projection lag source: a Prometheus /metrics URL of devFlow, or a URL answering JSON projection status")
+	fs.StringVar(&o.databaseURL, "database-url", "", "projection lag source: run '<devflow-bin> projections status --json' with this DATABASE_URL")
+	fs.StringVar(&o.devflowBin, "devflow-bin", "devflow", "devflow binary for -database-url")
+	fs.DurationVar(&o.sample, "sample-interval", time.Second, "how often to sample projection lag and RSS")
+	fs.DurationVar(&o.drain, "drain-timeout", 0, "after sending, wait up to this long for the projection lag to reach 0 and report how long it took")
+	fs.Uint64Var(&o.seed, "seed", 0, "workload seed (0: random); session ids are always fresh")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if o.events > 0 && !durationSet {
+		o.duration = 0 // the event count is the bound
+	}
+	u, err := url.Parse(o.baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, fmt.Errorf("-base-url %q: want an absolute http(s) URL such as http://127.0.0.1:3000/api/v1", o.baseURL)
+	}
+	o.baseURL = strings.TrimRight(o.baseURL, "/")
+	switch {
+	case o.users < 1:
+		return o, errors.New("-users must be at least 1")
+	case o.batch < 1:
+		return o, errors.New("-batch must be at least 1")
+	case o.rate < 0:
+		return o, errors.New("-rate must not be negative")
+	case o.events < 0 || o.duration < 0:
+		return o, errors.New("-events and -duration must not be negative")
+	case o.events == 0 && o.duration == 0:
+		return o, errors.New("give -duration or -events: a run must be bounded")
+	case o.sample <= 0 || o.timeout <= 0:
+		return o, errors.New("-sample-interval and -timeout must be positive")
+	case o.lagURL != "" && o.databaseURL != "":
+		return o, errors.New("give one projection lag source: -lag-url or -database-url")
+	}
+	return o, nil
+}
+
+// run is the whole command; it returns the exit code (2: bad usage, 1: the run could not
+// start or finish, 0: a report was printed, whatever the server answered).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "devflow-loadgen:", err)
+		return 2
+	}
+	rep, err := newRunner(o, stderr).run(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "devflow-loadgen:", err)
+		return 1
+	}
+	if o.jsonOut {
+		err = rep.writeJSON(stdout)
+	} else {
+		err = rep.writeTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "devflow-loadgen:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is the run's outcome; its JSON form is the machine-readable output.
+type report struct {
+	BaseURL           string           `json:"base_url"`
+	Users             int              `json:"users"`
+	BatchSize         int              `json:"batch_size"`
+	TargetRate        float64          `json:"target_events_per_second"` // 0: flat out
+	ElapsedSeconds    float64          `json:"elapsed_seconds"`
+	Requests          int64            `json:"requests"`
+	EventsSent        int64            `json:"events_sent"`
+	EventsAccepted    int64            `json:"events_accepted"`
+	EventsDuplicate   int64            `json:"events_duplicate"`
+	EventsRejected    int64            `json:"events_rejected"`
+	AcceptedPerSecond float64          `json:"accepted_events_per_second"`
+	LatencyMS         percentiles      `json:"latency_ms"`
+	Errors            map[string]int64 `json:"errors_by_status"` // status code or "transport"
+	Lag               *lagReport       `json:"projection_lag,omitempty"`
+	RSS               *rssReport       `json:"server_rss_bytes,omitempty"`
+}
+
+type percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+type lagReport struct {
+	Samples      int          `json:"samples"`
+	Errors       int          `json:"errors"`
+	LastError    string       `json:"last_error,omitempty"`
+	Events       *percentiles `json:"events,omitempty"`
+	Seconds      *percentiles `json:"seconds,omitempty"`
+	DrainSeconds *float64     `json:"drain_seconds,omitempty"` // after sending, time to lag 0
+}
+
+type rssReport struct {
+	Samples int    `json:"samples"`
+	First   int64  `json:"first"`
+	Max     int64  `json:"max"`
+	Last    int64  `json:"last"`
+	Error   string `json:"error,omitempty"`
+}
+
+// percentilesOf uses the nearest-rank method on a sorted copy.
+func percentilesOf(xs []float64) percentiles {
+	if len(xs) == 0 {
+		return percentiles{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99), Max: s[len(s)-1]}
+}
+
+func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Duration, drainOK bool) *report {
+	r.mu.Lock()
+	ms := make([]float64, len(r.latencies))
+	for i, d := range r.latencies {
+		ms[i] = float64(d.Microseconds()) / 1000
+	}
+	failures := make(map[string]int64, len(r.failures))
+	for k, v := range r.failures {
+		failures[k] = v
+	}
+	r.mu.Unlock()
+
+	rep := &report{
+		BaseURL: r.o.baseURL, Users: r.o.users, BatchSize: r.o.batch, TargetRate: r.o.rate,
+		ElapsedSeconds: elapsed.Seconds(),
+		Requests:       r.requests.Load(), EventsSent: r.sent.Load(),
+		EventsAccepted: r.accepted.Load(), EventsDuplicate: r.duplicates.Load(), EventsRejected: r.rejected.Load(),
+		LatencyMS: percentilesOf(ms), Errors: failures,
+	}
+	if elapsed > 0 {
+		rep.AcceptedPerSecond = float64(rep.EventsAccepted) / elapsed.Seconds()
+	}
+
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if r.lag != nil {
+		l := &lagReport{Samples: max(len(obs.lagEvents), len(obs.lagSeconds)), Errors: obs.lagErrors}
+		if obs.lastLagErr != nil {
+			l.LastError = obs.lastLagErr.Error()
+		}
+		if len(obs.lagEvents) > 0 {
+			p := percentilesOf(obs.lagEvents)
+			l.Events = &p
+		}
+		if len(obs.lagSeconds) > 0 {
+			p := percentilesOf(obs.lagSeconds)
+			l.Seconds = &p
+		}
+		if drainOK {
+			s := drained.Seconds()
+			l.DrainSeconds = &s
+		}
+		rep.Lag = l
+	}
+	if r.o.pid != 0 {
+		rr := &rssReport{Samples: len(obs.rss)}
+		if len(obs.rss) > 0 {
+			rr.First, rr.Last, rr.Max = obs.rss[0], obs.rss[len(obs.rss)-1], slices.Max(obs.rss)
+		}
+		if obs.rssErr != nil {
+			rr.Error = obs.rssErr.Error()
+		}
+		rep.RSS = rr
+	}
+	return rep
+}
+
+func (rep *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func (rep *report) writeTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	target := "flat out"
+	if rep.TargetRate > 0 {
+		target = fmt.Sprintf("%.0f events/s", rep.TargetRate)
+	}
+	row("target", "%s, %d users, batches of %d, %s", rep.BaseURL, rep.Users, rep.BatchSize, target)
+	row("elapsed", "%.1f s", rep.ElapsedSeconds)
+	row("requests", "%d", rep.Requests)
+	row("events sent", "%d", rep.EventsSent)
+	row("events accepted", "%d (duplicates %d, rejected %d)", rep.EventsAccepted, rep.EventsDuplicate, rep.EventsRejected)
+	row("accepted events/s", "%.0f", rep.AcceptedPerSecond)
+	row("latency p50/p95/p99", "%.1f / %.1f / %.1f ms (max %.1f)", rep.LatencyMS.P50, rep.LatencyMS.P95, rep.LatencyMS.P99, rep.LatencyMS.Max)
+	if len(rep.Errors) == 0 {
+		row("errors", "none")
+	} else {
+		keys := make([]string, 0, len(rep.Errors))
+		for k := range rep.Errors {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s: %d", k, rep.Errors[k])
+		}
+		row("errors", "%s", strings.Join(parts, ", "))
+	}
+	if l := rep.Lag; l != nil {
+		if l.Seconds != nil {
+			row("projection lag p50/p99/max", "%.3f / %.3f / %.3f s", l.Seconds.P50, l.Seconds.P99, l.Seconds.Max)
+		}
+		if l.Events != nil {
+			row("projection lag (events) p50/p99/max", "%.0f / %.0f / %.0f", l.Events.P50, l.Events.P99, l.Events.Max)
+		}
+		if l.DrainSeconds != nil {
+			row("drained after sending", "%.2f s", *l.DrainSeconds)
+		}
+		if l.Errors > 0 {
+			row("lag sampling errors", "%d (last: %s)", l.Errors, l.LastError)
+		}
+	}
+	if s := rep.RSS; s != nil {
+		if s.Samples > 0 {
+			mb := func(b int64) float64 { return float64(b) / (1 << 20) }
+			row("server RSS first/max/last", "%.1f / %.1f / %.1f MB", mb(s.First), mb(s.Max), mb(s.Last))
+		} else {
+			row("server RSS", "unavailable: %s", s.Error)
+		}
+	}
+	return tw.Flush()
+}
