@@ -1,0 +1,429 @@
+package httpapi
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+	"gopkg.in/yaml.v3"
+)
+
+// openAPIDocument is the service's OpenAPI description, served at /api/v1/openapi.yaml
+// and the source of the request schemas.
+//
+//go:embed openapi.yaml
+var openAPIDocument []byte
+
+// SchemaMismatch is the message of a schema validation failure (contract 2.3, shape 1).
+const SchemaMismatch = "Request body does not match required schema"
+
+// schemaComponents maps the names handlers use to the OpenAPI components they validate
+// with.
+var schemaComponents = map[string]string{
+	"register":                  "RegisterRequest",
+	"login":                     "LoginRequest",
+	"createToken":               "CreateTokenRequest",
+	"telemetryEnvelope":         "TelemetryEnvelope",
+	"event":                     "EventBase",
+	"event.file_save":           "FileSaveEvent",
+	"event.text_change":         "TextChangeEvent",
+	"event.editor_switch":       "EditorSwitchEvent",
+	"event.debug_session_start": "DebugSessionStartEvent",
+	"event.terminal_open":       "TerminalOpenEvent",
+	"event.git_activity":        "GitActivityEvent",
+}
+
+// Detail is one validation error in the AJV style the Node implementation answered with
+// (contract 2.3): a JSON Pointer into the body, the failing keyword, its parameters and a
+// message.
+type Detail struct {
+	InstancePath string         `json:"instancePath"`
+	SchemaPath   string         `json:"schemaPath"`
+	Keyword      string         `json:"keyword"`
+	Params       map[string]any `json:"params"`
+	Message      string         `json:"message"`
+}
+
+// Schemas are the request schemas of openapi.yaml, compiled once.
+type Schemas struct {
+	byName map[string]compiledSchema
+}
+
+type compiledSchema struct {
+	schema   *jsonschema.Schema
+	location string // prefix of the schema's SchemaURLs, cut off to get AJV schema paths
+}
+
+var requestSchemas = sync.OnceValues(CompileSchemas)
+
+// RequestSchemas returns the request schemas compiled from the embedded openapi.yaml.
+// They are compiled on first use and shared afterwards; New calls it so that a broken
+// description stops the service at start-up, never during a request.
+func RequestSchemas() (*Schemas, error) { return requestSchemas() }
+
+// CompileSchemas converts the components of the embedded OpenAPI 3.0 document to JSON
+// Schema (draft 2020-12) and compiles the named request schemas. Prefer RequestSchemas,
+// which compiles only once.
+func CompileSchemas() (*Schemas, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(openAPIDocument, &doc); err != nil {
+		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
+	}
+	components, _ := doc["components"].(map[string]any)
+	schemas, _ := components["schemas"].(map[string]any)
+	if schemas == nil {
+		return nil, fmt.Errorf("httpapi: openapi.yaml has no components.schemas")
+	}
+
+	defs := map[string]any{}
+	for name := range schemas {
+		converted, err := convertSchema(schemas[name], schemas, nil)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: schema %s: %w", name, err)
+		}
+		defs[name] = converted
+	}
+	// Round-trip through JSON so numbers have the types the compiler expects.
+	raw, err := json.Marshal(map[string]any{"$defs": defs})
+	if err != nil {
+		return nil, err
+	}
+	jsonDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+
+	const base = "https://devflow.invalid/request-schemas.json"
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.RegisterFormat(&jsonschema.Format{Name: "date-time", Validate: validateDateTime})
+	c.RegisterFormat(&jsonschema.Format{Name: "uuid", Validate: validateUUID})
+	if err := c.AddResource(base, jsonDoc); err != nil {
+		return nil, err
+	}
+	s := &Schemas{byName: map[string]compiledSchema{}}
+	for name, component := range schemaComponents {
+		loc := base + "#/$defs/" + component
+		sch, err := c.Compile(loc)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: compile %s: %w", name, err)
+		}
+		s.byName[name] = compiledSchema{schema: sch, location: loc}
+	}
+	return s, nil
+}
+
+// convertSchema turns an OpenAPI 3.0 schema object into JSON Schema: component $refs are
+// inlined (so schema paths stay inside the named schema), "nullable" becomes a "null"
+// type, and OpenAPI-only keywords are dropped.
+func convertSchema(v any, components map[string]any, seen []string) (any, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		if ref, ok := v["$ref"].(string); ok {
+			name, found := strings.CutPrefix(ref, "#/components/schemas/")
+			if !found || components[name] == nil {
+				return nil, fmt.Errorf("unresolvable $ref %q", ref)
+			}
+			if slices.Contains(seen, name) {
+				return nil, fmt.Errorf("recursive $ref %q", ref)
+			}
+			return convertSchema(components[name], components, append(seen, name))
+		}
+		out := map[string]any{}
+		for key, val := range v {
+			switch {
+			case key == "nullable" || key == "discriminator" || key == "example" || key == "xml" ||
+				key == "externalDocs" || strings.HasPrefix(key, "x-"):
+				continue
+			case key == "properties":
+				// Property names are data, not keywords: convert each value only.
+				props := map[string]any{}
+				for pname, pschema := range val.(map[string]any) {
+					converted, err := convertSchema(pschema, components, seen)
+					if err != nil {
+						return nil, err
+					}
+					props[pname] = converted
+				}
+				out[key] = props
+			default:
+				converted, err := convertSchema(val, components, seen)
+				if err != nil {
+					return nil, err
+				}
+				out[key] = converted
+			}
+		}
+		if nullable, _ := v["nullable"].(bool); nullable {
+			if t, ok := out["type"].(string); ok {
+				out["type"] = []any{t, "null"}
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(v))
+		for i, item := range v {
+			converted, err := convertSchema(item, components, seen)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = converted
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+// Validate checks doc (decoded JSON, e.g. from ParseJSON) against the named schema and
+// returns the failures, or nil when doc is valid. An unknown name is a programming error
+// and panics.
+func (s *Schemas) Validate(name string, doc any) []Detail {
+	return s.ValidateAt(name, doc, "")
+}
+
+// ValidateAt is Validate for a value found at pathPrefix (a JSON Pointer, e.g.
+// "/events/3") inside a larger body: every InstancePath is rooted at the body.
+func (s *Schemas) ValidateAt(name string, doc any, pathPrefix string) []Detail {
+	cs, ok := s.byName[name]
+	if !ok {
+		panic(fmt.Sprintf("httpapi: unknown schema %q", name))
+	}
+	err := cs.schema.Validate(doc)
+	if err == nil {
+		return nil
+	}
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		// Only an invalid Go value (not decoded JSON) gets here.
+		return []Detail{{InstancePath: pathPrefix, SchemaPath: "#", Keyword: "type", Params: map[string]any{}, Message: err.Error()}}
+	}
+	var details []Detail
+	collectDetails(verr, cs.location, pathPrefix, &details)
+	sortDetails(details)
+	return details
+}
+
+// ValidateEvent validates one telemetry event against the schema of its "type"; an event
+// without one of the six types is validated against the "event" schema, which reports
+// the missing or unknown type (and any other missing common field). pathPrefix is the
+// event's place in the body, e.g. "/events/3".
+func (s *Schemas) ValidateEvent(event any, pathPrefix string) []Detail {
+	name := "event"
+	if obj, ok := event.(map[string]any); ok {
+		if t, ok := obj["type"].(string); ok {
+			if _, known := s.byName["event."+t]; known {
+				name = "event." + t
+			}
+		}
+	}
+	return s.ValidateAt(name, event, pathPrefix)
+}
+
+var english = message.NewPrinter(language.English)
+
+// collectDetails flattens the error tree into leaf details. Group, schema and $ref nodes
+// only carry causes.
+func collectDetails(e *jsonschema.ValidationError, location, prefix string, out *[]Detail) {
+	for _, cause := range e.Causes {
+		collectDetails(cause, location, prefix, out)
+	}
+	kw := e.ErrorKind.KeywordPath()
+	if len(kw) == 0 {
+		return
+	}
+	if _, isRef := e.ErrorKind.(*kind.Reference); isRef {
+		return
+	}
+	instancePath := prefix + jsonPointer(e.InstanceLocation)
+	schemaPath := "#" + strings.TrimPrefix(e.SchemaURL, location)
+	if i := strings.IndexByte(schemaPath[1:], '#'); i >= 0 {
+		// A location outside the named schema: keep its own fragment.
+		schemaPath = schemaPath[i+1:]
+	}
+	for _, k := range kw {
+		schemaPath += "/" + escapePointer(k)
+	}
+	add := func(params map[string]any, msg string) {
+		*out = append(*out, Detail{InstancePath: instancePath, SchemaPath: schemaPath, Keyword: kw[0], Params: params, Message: msg})
+	}
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		for _, p := range k.Missing {
+			add(map[string]any{"missingProperty": p}, "must have required property '"+p+"'")
+		}
+	case *kind.Type:
+		want := strings.Join(k.Want, ",")
+		var param any = want
+		if len(k.Want) > 1 {
+			param = k.Want
+		}
+		add(map[string]any{"type": param}, "must be "+want)
+	case *kind.Format:
+		add(map[string]any{"format": k.Want}, `must match format "`+k.Want+`"`)
+	case *kind.MinLength:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have fewer than %d characters", k.Want))
+	case *kind.MaxLength:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have more than %d characters", k.Want))
+	case *kind.MinItems:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have fewer than %d items", k.Want))
+	case *kind.MaxItems:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have more than %d items", k.Want))
+	case *kind.MinProperties:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have fewer than %d properties", k.Want))
+	case *kind.MaxProperties:
+		add(map[string]any{"limit": k.Want}, fmt.Sprintf("must NOT have more than %d properties", k.Want))
+	case *kind.Enum:
+		add(map[string]any{"allowedValues": k.Want}, "must be equal to one of the allowed values")
+	case *kind.Const:
+		add(map[string]any{"allowedValue": k.Want}, "must be equal to constant")
+	case *kind.Pattern:
+		add(map[string]any{"pattern": k.Want}, `must match pattern "`+k.Want+`"`)
+	case *kind.Minimum:
+		add(limitParams(">=", k.Want), "must be >= "+ratString(k.Want))
+	case *kind.Maximum:
+		add(limitParams("<=", k.Want), "must be <= "+ratString(k.Want))
+	case *kind.ExclusiveMinimum:
+		add(limitParams(">", k.Want), "must be > "+ratString(k.Want))
+	case *kind.ExclusiveMaximum:
+		add(limitParams("<", k.Want), "must be < "+ratString(k.Want))
+	case *kind.MultipleOf:
+		add(map[string]any{"multipleOf": ratNumber(k.Want)}, "must be multiple of "+ratString(k.Want))
+	case *kind.AdditionalProperties:
+		for _, p := range k.Properties {
+			add(map[string]any{"additionalProperty": p}, "must NOT have additional properties")
+		}
+	default:
+		add(map[string]any{}, e.ErrorKind.LocalizedString(english))
+	}
+}
+
+func limitParams(comparison string, limit *big.Rat) map[string]any {
+	return map[string]any{"comparison": comparison, "limit": ratNumber(limit)}
+}
+
+func ratNumber(r *big.Rat) json.Number { return json.Number(ratString(r)) }
+
+func ratString(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// sortDetails orders details by instance path, comparing array indexes numerically, so
+// the output is stable (the validator visits object properties in map order). Details of
+// the same path keep the validator's order.
+func sortDetails(details []Detail) {
+	slices.SortStableFunc(details, func(a, b Detail) int {
+		return comparePointers(a.InstancePath, b.InstancePath)
+	})
+}
+
+func comparePointers(a, b string) int {
+	if a == b {
+		return 0
+	}
+	at, bt := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(at) && i < len(bt); i++ {
+		if at[i] == bt[i] {
+			continue
+		}
+		ai, aerr := strconv.Atoi(at[i])
+		bi, berr := strconv.Atoi(bt[i])
+		if aerr == nil && berr == nil {
+			return ai - bi
+		}
+		return strings.Compare(at[i], bt[i])
+	}
+	return len(at) - len(bt)
+}
+
+func jsonPointer(tokens []string) string {
+	var sb strings.Builder
+	for _, t := range tokens {
+		sb.WriteByte('/')
+		sb.WriteString(escapePointer(t))
+	}
+	return sb.String()
+}
+
+func escapePointer(t string) string {
+	if !strings.ContainsAny(t, "~/") {
+		return t
+	}
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(t)
+}
+
+// validateDateTime is the contract's date-time (4.5): JSON Schema's date-time, but the
+// separator may also be a space. YYYY-MM-DD, 'T'/'t'/' ', HH:MM:SS, optional fraction,
+// then 'Z', 'z' or ±HH:MM; the date must exist; a leap second only at 23:59:60 UTC.
+func validateDateTime(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	m := dateTimePattern.FindStringSubmatch(s)
+	if m == nil {
+		return fmt.Errorf("not an RFC 3339 date-time")
+	}
+	if _, err := time.Parse("2006-01-02", m[1]); err != nil {
+		return fmt.Errorf("invalid date: %w", err)
+	}
+	h, _ := strconv.Atoi(m[2])
+	mi, _ := strconv.Atoi(m[3])
+	sec, _ := strconv.Atoi(m[4])
+	if h > 23 || mi > 59 || sec > 60 {
+		return fmt.Errorf("time out of range")
+	}
+	offset := 0
+	if zone := m[5]; zone != "Z" && zone != "z" {
+		zh, _ := strconv.Atoi(zone[1:3])
+		zm, _ := strconv.Atoi(zone[4:6])
+		if zh > 23 || zm > 59 {
+			return fmt.Errorf("zone offset out of range")
+		}
+		offset = zh*60 + zm
+		if zone[0] == '-' {
+			offset = -offset
+		}
+	}
+	if sec == 60 {
+		utc := ((h*60+mi-offset)%1440 + 1440) % 1440
+		if utc != 23*60+59 {
+			return fmt.Errorf("invalid leap second")
+		}
+	}
+	return nil
+}
+
+var dateTimePattern = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
+
+// validateUUID is the contract's uuid (4.5): 8-4-4-4-12 hex digits, any case and version,
+// no urn:uuid: prefix.
+func validateUUID(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	if !uuidPattern.MatchString(s) {
+		return fmt.Errorf("not a UUID")
+	}
+	return nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
