@@ -62,7 +62,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "per-request timeout")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON instead of a table")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
-	fs.IntVar(&o.pid, "pid", 0, "server process id: sample its RSS from /proc/PID/status")
+	fs.IntVar(&o.pid, "pid", 0, "server process id: sample its RSS from /proc/PID/status (without it, RSS comes from a Prometheus -lag-url)")
 	fs.StringVar(&o.lagURL, "lag-url", "", "projection lag source: a Prometheus /metrics URL of devFlow, or a URL answering JSON projection status")
 	fs.StringVar(&o.databaseURL, "database-url", "", "projection lag source: run '<devflow-bin> projections status --json' with this DATABASE_URL")
 	fs.StringVar(&o.devflowBin, "devflow-bin", "devflow", "devflow binary for -database-url")

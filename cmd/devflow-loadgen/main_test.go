@@ -107,6 +107,7 @@ func (f *fakeDevflow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# TYPE devflow_projection_lag_events gauge\ndevflow_projection_lag_events{projection=\"metrics\"} %d\n", lag)
 		fmt.Fprintf(w, "devflow_projection_lag_events{projection=\"sessions\"} 0\n")
 		fmt.Fprintf(w, "# TYPE devflow_projection_lag_seconds gauge\ndevflow_projection_lag_seconds{projection=\"metrics\"} %g\n", float64(lag)/10)
+		fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 1.23456789e+08\n")
 	default:
 		reply(404, map[string]string{"error": "Not found"})
 	}
@@ -287,6 +288,15 @@ func TestLoadgen_EventCountErrorsLagAndRSS(t *testing.T) {
 	}
 	if rep.RSS == nil || rep.RSS.Samples == 0 || rep.RSS.Max < 1<<20 {
 		t.Errorf("RSS of this test process not sampled: %+v", rep.RSS)
+	}
+}
+
+func TestLoadgen_RSSFromTheServersMetricsWithoutPID(t *testing.T) {
+	srv := httptest.NewServer(newFake())
+	defer srv.Close()
+	rep, _ := runJSON(t, "--base-url", srv.URL+"/api/v1", "--users", "1", "--events", "100", "--lag-url", srv.URL+"/metrics")
+	if rep.RSS == nil || rep.RSS.Samples == 0 || rep.RSS.Max != 123456789 {
+		t.Errorf("RSS %+v, want the server's process_resident_memory_bytes 123456789", rep.RSS)
 	}
 }
 

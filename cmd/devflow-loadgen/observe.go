@@ -22,12 +22,15 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// lag is the worst projection's distance from the head of the log at one moment.
+// lag is the worst projection's distance from the head of the log at one moment, plus
+// the server's RSS when the source exposes it (process_resident_memory_bytes).
 type lag struct {
 	events     float64
 	seconds    float64
+	rss        float64
 	hasEvents  bool
 	hasSeconds bool
+	hasRSS     bool
 }
 
 func (l lag) caughtUp() bool {
@@ -40,8 +43,9 @@ func (l lag) caughtUp() bool {
 type lagSource func(ctx context.Context) (lag, error)
 
 // httpLagSource GETs url. A Prometheus exposition is read for devFlow's
-// devflow_projection_lag_events / devflow_projection_lag_seconds gauges; a JSON answer
-// is read as projection status (see parseStatusJSON).
+// devflow_projection_lag_events / devflow_projection_lag_seconds gauges (and
+// process_resident_memory_bytes, the RSS of a server without -pid); a JSON answer is
+// read as projection status (see parseStatusJSON).
 func httpLagSource(client *http.Client, url string) lagSource {
 	return func(ctx context.Context) (lag, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -102,6 +106,7 @@ func parseExposition(body []byte) (lag, error) {
 	}
 	l.events, l.hasEvents = worst("devflow_projection_lag_events")
 	l.seconds, l.hasSeconds = worst("devflow_projection_lag_seconds")
+	l.rss, l.hasRSS = worst("process_resident_memory_bytes")
 	if !l.hasEvents && !l.hasSeconds {
 		return l, errors.New("no devflow_projection_lag_* series in the metrics")
 	}
@@ -226,6 +231,9 @@ func (o *observer) sampleOnce(ctx context.Context) {
 		}
 		if l.hasSeconds {
 			o.lagSeconds = append(o.lagSeconds, l.seconds)
+		}
+		if o.pid == 0 && l.hasRSS { // no local process to read: take the server's own figure
+			o.rss = append(o.rss, int64(l.rss))
 		}
 		o.mu.Unlock()
 	}

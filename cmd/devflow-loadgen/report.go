@@ -112,7 +112,7 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 		}
 		rep.Lag = l
 	}
-	if r.o.pid != 0 {
+	if r.o.pid != 0 || len(obs.rss) > 0 {
 		rr := &rssReport{Samples: len(obs.rss)}
 		if len(obs.rss) > 0 {
 			rr.First, rr.Last, rr.Max = obs.rss[0], obs.rss[len(obs.rss)-1], slices.Max(obs.rss)
