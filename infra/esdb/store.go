@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -75,6 +76,7 @@ type Store struct {
 	mu     sync.Mutex
 	wake   chan struct{} // closed and replaced whenever an event is appended
 	stop   context.CancelFunc
+	closed bool
 	follow sync.WaitGroup
 }
 
@@ -103,12 +105,13 @@ func New(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
 // Close stops the $all subscription and closes the connection.
 func (s *Store) Close() {
 	s.mu.Lock()
+	s.closed = true
 	if s.stop != nil {
 		s.stop()
 	}
 	s.mu.Unlock()
 	s.follow.Wait()
-	s.client.Close()
+	_ = s.client.Close()
 }
 
 // redact drops the URL from a parse error: it may carry a password.
@@ -339,11 +342,32 @@ func (s *Store) appendStream(ctx context.Context, a eventlog.Append, t *tail, wr
 		}
 		result.Appended = len(fresh)
 		result.NextExpected = eventlog.Exact(wr.NextExpectedVersion)
-		// The server reports the position of the write's last event.
-		result.Position = eventlog.Position{Commit: wr.CommitPosition, Prepare: wr.PreparePosition}
+		result.Position = s.lastPosition(ctx, a.StreamID, wr)
 		return result, nil
 	}
 	return eventlog.AppendResult{}, fmt.Errorf("append %s: stream kept changing under %d attempts", a.StreamID, maxAttempts)
+}
+
+// lastPosition is the $all position of the write's last event, as ReadAll will report
+// it: read-your-writes waits for a projection to pass exactly this position. The
+// server's write result names a position of the write too, but which record of a
+// multi-event write it points at is not specified, so the event is read back (servers
+// from 22.6 on put the $all position on stream reads). The write result stands in
+// when the read fails or the server leaves the position out.
+func (s *Store) lastPosition(ctx context.Context, streamID string, wr *esdbclient.WriteResult) eventlog.Position {
+	reported := eventlog.Position{Commit: wr.CommitPosition, Prepare: wr.PreparePosition}
+	rs, err := s.client.ReadStream(ctx, streamID, esdbclient.ReadStreamOptions{Direction: esdbclient.Backwards, From: esdbclient.Revision(wr.NextExpectedVersion)}, 1)
+	if err != nil {
+		s.logger.Warn("eventstoredb: reading back an appended event failed; using the write result's position", "stream", streamID, "error", err)
+		return reported
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if err != nil || ev.Event == nil || ev.Event.Position.Commit == math.MaxUint64 {
+		s.logger.Warn("eventstoredb: appended event read back without a position; using the write result's", "stream", streamID, "error", err)
+		return reported
+	}
+	return positionOf(ev.Event.Position)
 }
 
 func toEventData(events []eventlog.EventData) ([]esdbclient.EventData, error) {
@@ -528,6 +552,10 @@ func (s *Store) WaitForAppend(ctx context.Context, timeout time.Duration) error 
 		return err
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("eventstoredb: store closed")
+	}
 	if s.stop == nil {
 		fctx, stop := context.WithCancel(context.Background())
 		s.stop = stop

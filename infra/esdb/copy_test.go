@@ -1,0 +1,86 @@
+package esdb_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/infra/esdb/esdbtest"
+	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/infra/testdb"
+)
+
+// logOf renders a whole log in order, without positions and recorded-at (the two
+// things a copy may change).
+func logOf(t *testing.T, store eventlog.Store) string {
+	t.Helper()
+	var b strings.Builder
+	after := eventlog.Start
+	for {
+		page, err := store.ReadAll(context.Background(), after, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return b.String()
+		}
+		for _, e := range page {
+			b.WriteString(strings.Join([]string{e.ID.String(), e.StreamID, strconv.FormatUint(e.StreamVersion, 10), e.Type, string(e.Data),
+				e.Metadata.UserID, e.Metadata.RequestID, e.Metadata.ReceivedAt.String()}, " ") + "\n")
+			after = e.Position
+		}
+	}
+}
+
+func TestCopy_MovesAPostgresLogAndResumes(t *testing.T) {
+	ctx := context.Background()
+	source := postgres.NewEventStore(testdb.Pool(t))
+	t.Cleanup(source.Close)
+	f := newFixture(8)
+	f.apply(t, source, 0, 5)
+	target := open(t, esdbtest.Start(t))
+
+	stats, err := target.Copy(ctx, source, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := logOf(t, source)
+	if got := logOf(t, target); got != want {
+		t.Fatalf("copied log:\n%s\nwant:\n%s", got, want)
+	}
+	total := int64(strings.Count(want, "\n"))
+	if stats.Copied != total || stats.Present != 0 {
+		t.Fatalf("first copy = %+v, want %d copied", stats, total)
+	}
+
+	// Run again with other batch boundaries after the source grew: only the new part is written.
+	f.apply(t, source, 5, 8)
+	stats, err = target.Copy(ctx, source, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = logOf(t, source)
+	if got := logOf(t, target); got != want {
+		t.Fatalf("log after resumed copy:\n%s\nwant:\n%s", got, want)
+	}
+	if stats.Present != total || stats.Copied != int64(strings.Count(want, "\n"))-total {
+		t.Fatalf("resumed copy = %+v, want %d present and the rest copied", stats, total)
+	}
+}
+
+func TestCopy_RefusesATargetWithAnotherHistory(t *testing.T) {
+	ctx := context.Background()
+	source := postgres.NewEventStore(testdb.Pool(t))
+	t.Cleanup(source.Close)
+	f := newFixture(2)
+	f.apply(t, source, 0, 2)
+	target := open(t, esdbtest.Start(t))
+	if _, err := target.Append(ctx, eventlog.Append{StreamID: f.prefix + "s-1", Expected: eventlog.NoStream(), Events: one("Other")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := target.Copy(ctx, source, 100, nil); err == nil || !strings.Contains(err.Error(), "another event") {
+		t.Fatalf("copy onto a diverging target: err = %v", err)
+	}
+}
