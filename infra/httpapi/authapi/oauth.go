@@ -1,0 +1,66 @@
+package authapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/devflow/backend/infra/httpapi"
+	"github.com/devflow/backend/infra/oauth"
+)
+
+func (rt *Routes) oauthStart(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	location, err := rt.s.oauth.Start(r.Context(), chi.URLParam(r, "provider"), q.Get("client_type"), q.Get("display"))
+	if errors.Is(err, oauth.ErrUnsupportedProvider) {
+		httpapi.WriteError(w, http.StatusBadRequest, "Unsupported provider")
+		return
+	}
+	if err != nil {
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, location, http.StatusFound)
+}
+
+type providerErrorJSON struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func (rt *Routes) oauthCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	provider := chi.URLParam(r, "provider")
+	// The provider's own error comes first and leaves the state unused.
+	if e := q.Get("error"); e != "" {
+		httpapi.WriteJSON(w, http.StatusBadRequest, providerErrorJSON{Error: "Provider error", Code: e})
+		return
+	}
+	profile, clientType, err := rt.s.oauth.Callback(r.Context(), provider, q.Get("state"), q.Get("code"))
+	switch {
+	case errors.Is(err, oauth.ErrInvalidState):
+		httpapi.WriteError(w, http.StatusBadRequest, "Invalid or expired state")
+		return
+	case errors.Is(err, oauth.ErrProviderRequest):
+		httpapi.Logger(r.Context()).Warn("oauth provider request failed", "provider", provider, "error", err.Error())
+		httpapi.WriteError(w, http.StatusBadGateway, "Provider request failed")
+		return
+	case err != nil:
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	sess, err := rt.s.signInOAuth.Handle(r.Context(), profile)
+	if err != nil {
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	httpapi.Logger(r.Context()).Info("oauth sign-in", "user_id", sess.User.ID.String(), "provider", provider, "client_type", clientType)
+	if clientType == oauth.ClientVSCode {
+		http.Redirect(w, r, rt.s.cfg.VSCodeDeepLink+"?token="+url.QueryEscape(sess.JWT), http.StatusFound)
+		return
+	}
+	rt.setSessionCookie(w, sess.JWT)
+	http.Redirect(w, r, rt.s.cfg.WebAppURL, http.StatusFound)
+}

@@ -1,0 +1,121 @@
+// Package telemetryapi is the HTTP side of telemetry ingest: POST /api/v1/telemetry
+// (contract 3.15) translated to the ingest command, and the fx module of the whole
+// telemetry area (ingest, the metrics and sessions projections, the metrics endpoints).
+package telemetryapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
+	"github.com/devflow/backend/domain/accounts"
+	"github.com/devflow/backend/domain/telemetry"
+	"github.com/devflow/backend/infra/httpapi"
+	"github.com/devflow/backend/infra/metrics"
+)
+
+// Handler serves POST /telemetry.
+type Handler struct {
+	api     *httpapi.API
+	ingest  *cmdtelemetry.IngestHandler
+	maxBody int64
+	metrics *metrics.Metrics
+}
+
+// NewHandler builds the handler; maxBody is TELEMETRY_MAX_BODY_BYTES. m may be nil.
+func NewHandler(api *httpapi.API, ingest *cmdtelemetry.IngestHandler, maxBody int64, m *metrics.Metrics) *Handler {
+	if api == nil || ingest == nil {
+		panic("telemetryapi: nil dependency")
+	}
+	return &Handler{api: api, ingest: ingest, maxBody: maxBody, metrics: m}
+}
+
+// Routes registers the endpoint; authentication runs before the body is read.
+func (h *Handler) Routes(r chi.Router) {
+	r.With(h.api.Authenticated).Post("/telemetry", h.post)
+}
+
+type acceptedBody struct {
+	Message        string                   `json:"message"`
+	AcceptedCount  int                      `json:"accepted_count"`
+	DuplicateCount int                      `json:"duplicate_count"`
+	RejectedCount  int                      `json:"rejected_count"`
+	Rejected       []cmdtelemetry.Rejection `json:"rejected"`
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, _ := httpapi.PrincipalFrom(ctx)
+	body, ok := httpapi.ReadBodyLimit(w, r, h.maxBody)
+	if !ok {
+		return
+	}
+	res, err := h.ingest.Handle(ctx, cmdtelemetry.Ingest{User: p.UserID, Body: body, RequestID: httpapi.RequestID(ctx)})
+	var invalid *cmdtelemetry.ValidationError
+	switch {
+	case err == nil:
+	case errors.Is(err, cmdtelemetry.ErrMalformed):
+		httpapi.WriteValidation(w, "malformed JSON", nil)
+		return
+	case errors.As(err, &invalid):
+		httpapi.Logger(ctx).Info("telemetry rejected", "errors", len(invalid.Details))
+		httpapi.WriteValidation(w, httpapi.SchemaMismatch, toHTTPDetails(invalid.Details))
+		return
+	case errors.Is(err, accounts.ErrUserNotFound):
+		httpapi.WriteError(w, http.StatusNotFound, "User not found")
+		return
+	case errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser):
+		httpapi.Logger(ctx).Info("telemetry session ownership conflict")
+		httpapi.WriteError(w, http.StatusConflict, "Session ownership conflict")
+		return
+	default:
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	h.metrics.EventsIngested(res.Accepted, res.Duplicates, res.RejectedCount)
+	if res.RejectedCount > 0 {
+		httpapi.Logger(ctx).Info("telemetry events quarantined", "quarantined", res.RejectedCount, "accepted", res.Accepted)
+	}
+	rejected := res.Rejected
+	if rejected == nil {
+		rejected = []cmdtelemetry.Rejection{}
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, acceptedBody{
+		Message: "Telemetry accepted", AcceptedCount: res.Accepted, DuplicateCount: res.Duplicates,
+		RejectedCount: res.RejectedCount, Rejected: rejected,
+	})
+}
+
+// Validator adapts the compiled request schemas to the ingest command.
+type Validator struct{ Schemas *httpapi.Schemas }
+
+// Envelope validates the payload envelope.
+func (v Validator) Envelope(doc any) []cmdtelemetry.Detail {
+	return fromHTTPDetails(v.Schemas.Validate("telemetryEnvelope", doc))
+}
+
+// Event validates one event against the schema of its type.
+func (v Validator) Event(event any, pathPrefix string) []cmdtelemetry.Detail {
+	return fromHTTPDetails(v.Schemas.ValidateEvent(event, pathPrefix))
+}
+
+func fromHTTPDetails(in []httpapi.Detail) []cmdtelemetry.Detail {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]cmdtelemetry.Detail, len(in))
+	for i, d := range in {
+		out[i] = cmdtelemetry.Detail(d)
+	}
+	return out
+}
+
+func toHTTPDetails(in []cmdtelemetry.Detail) []httpapi.Detail {
+	out := make([]httpapi.Detail, len(in))
+	for i, d := range in {
+		out[i] = httpapi.Detail(d)
+	}
+	return out
+}
