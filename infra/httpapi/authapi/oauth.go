@@ -22,7 +22,14 @@ func (rt *Routes) oauthStart(w http.ResponseWriter, r *http.Request) {
 		httpapi.InternalError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, location, http.StatusFound)
+	redirect(w, location)
+}
+
+// redirect answers 302 to location, used verbatim (a deep link such as vscode://… must
+// not be resolved against the request path), without a body.
+func redirect(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusFound)
 }
 
 type providerErrorJSON struct {
@@ -58,9 +65,9 @@ func (rt *Routes) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.Logger(r.Context()).Info("oauth sign-in", "user_id", sess.User.ID.String(), "provider", provider, "client_type", clientType)
 	if clientType == oauth.ClientVSCode {
-		http.Redirect(w, r, rt.s.cfg.VSCodeDeepLink+"?token="+url.QueryEscape(sess.JWT), http.StatusFound)
+		redirect(w, rt.s.cfg.VSCodeDeepLink+"?token="+url.QueryEscape(sess.JWT))
 		return
 	}
 	rt.setSessionCookie(w, sess.JWT)
-	http.Redirect(w, r, rt.s.cfg.WebAppURL, http.StatusFound)
+	redirect(w, rt.s.cfg.WebAppURL)
 }

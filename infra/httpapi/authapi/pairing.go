@@ -3,6 +3,7 @@ package authapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -85,7 +86,7 @@ func (rt *Routes) exchangePairing(w http.ResponseWriter, r *http.Request) {
 	case pairing.OutcomeExpired:
 		httpapi.WriteJSON(w, http.StatusGone, expiredJSON{Status: "expired", Error: "Pairing expired"})
 	case pairing.OutcomeApproved:
-		httpapi.Logger(r.Context()).Info("pairing consumed", "pairing_id", rawID)
+		httpapi.Logger(r.Context()).Info("pairing consumed", "pairing_id", strings.ToLower(rawID))
 		httpapi.WriteJSON(w, http.StatusOK, exchangeJSON{Status: string(res.Outcome), Token: res.Token})
 	default:
 		httpapi.WriteJSON(w, http.StatusOK, exchangeJSON{Status: string(res.Outcome)})
