@@ -1,0 +1,450 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/devflow/backend/domain/accounts"
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/domain/telemetry"
+)
+
+// Mode is what happens to invalid events (TELEMETRY_INVALID_EVENTS, decision D15).
+type Mode int
+
+const (
+	// Quarantine sets invalid events aside and accepts the rest of the batch.
+	Quarantine Mode = iota
+	// Reject fails the whole batch with 400 when any event is invalid.
+	Reject
+)
+
+// Limits of the 202 body's "rejected" list (3.15).
+const (
+	maxRejectedListed  = 100
+	maxErrorsPerListed = 10
+)
+
+// maxConflictRetries bounds how often an ingest re-checks ownership after losing a
+// race to create a session.
+const maxConflictRetries = 5
+
+// ErrMalformed is a body that is not JSON.
+var ErrMalformed = errors.New("malformed JSON")
+
+// ValidationError is an envelope that fails its schema, or (reject mode) a batch with
+// invalid events. Details are rooted at the payload.
+type ValidationError struct{ Details []Detail }
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("telemetry payload invalid (%d errors)", len(e.Details))
+}
+
+// Ingest is one POST /telemetry.
+type Ingest struct {
+	User       ids.ID
+	Body       []byte
+	RequestID  string
+	ReceivedAt time.Time // defaults to the handler's clock
+}
+
+// Rejection lists one invalid event in the 202 body.
+type Rejection struct {
+	Index  int      `json:"index"`
+	Errors []Detail `json:"errors"`
+}
+
+// Result is what a committed ingest reports (3.15).
+type Result struct {
+	Accepted      int // valid events, duplicates included
+	Duplicates    int // valid events already stored or repeated in the request
+	RejectedCount int // invalid events, all quarantined
+	Rejected      []Rejection
+	// Position is the log position of the last event written (zero if none was),
+	// for callers that want to wait for projections.
+	Position eventlog.Position
+}
+
+// IngestHandler is the telemetry ingest use case.
+type IngestHandler struct {
+	store     Store
+	validator Validator
+	mode      Mode
+	now       func() time.Time
+	owners    ownerCache
+	scratch   sync.Pool
+}
+
+// NewIngestHandler builds the handler; now defaults to time.Now.
+func NewIngestHandler(store Store, validator Validator, mode Mode, now func() time.Time) *IngestHandler {
+	if store == nil || validator == nil {
+		panic("telemetry: nil dependency")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &IngestHandler{store: store, validator: validator, mode: mode, now: now,
+		owners: ownerCache{m: map[ids.ID]ids.ID{}}}
+}
+
+// validEvent is a valid event on its way to the log.
+type validEvent struct {
+	session ids.ID
+	at      time.Time
+	data    eventlog.EventData
+}
+
+type scratch struct {
+	doc   telemetry.Doc
+	canon telemetry.Canonicalizer
+	buf   []byte
+	arena []byte
+	valid []validEvent
+	seen  map[ids.ID]struct{}
+}
+
+// Handle checks, stores and reports one batch. Errors: ErrMalformed and
+// *ValidationError (400), accounts.ErrUserNotFound (404),
+// telemetry.ErrSessionOwnedByAnotherUser (409); anything else is a failure.
+func (h *IngestHandler) Handle(ctx context.Context, in Ingest) (Result, error) {
+	s, _ := h.scratch.Get().(*scratch)
+	if s == nil {
+		s = &scratch{seen: map[ids.ID]struct{}{}}
+	}
+	defer func() {
+		s.valid = s.valid[:0]
+		clear(s.seen)
+		h.scratch.Put(s)
+	}()
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = h.now()
+	}
+
+	if err := s.doc.Parse(in.Body); err != nil {
+		return Result{}, ErrMalformed
+	}
+	root := s.doc.Root()
+	if details := h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
+		return Result{}, &ValidationError{Details: details}
+	}
+
+	res, quarantine, err := h.check(s, root, in)
+	if err != nil {
+		return Result{}, err
+	}
+	return h.commit(ctx, s, in, res, quarantine)
+}
+
+// check validates every event, turning the valid ones into log events and the invalid
+// ones into quarantine records.
+func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Result, []QuarantineRecord, error) {
+	var res Result
+	var quarantine []QuarantineRecord
+	var all []Detail // reject mode
+	events := root.Get("events")
+	machineTimestamp := root.Get("machine_timestamp").Raw()
+	metadata := eventlog.Metadata{UserID: in.User.String(), ReceivedAt: in.ReceivedAt, RequestID: in.RequestID}
+	if need := len(in.Body) + events.Len()*64; cap(s.arena) < need {
+		s.arena = make([]byte, 0, need)
+	}
+	s.arena = s.arena[:0]
+	var lastSessionRaw []byte
+	var lastSession ids.ID
+	var tsBuf [64]byte
+
+	for i, ev := range events.Elements() {
+		clientType, ok := telemetry.QuickCheck(ev)
+		var details []Detail
+		if !ok {
+			prefix := "/events/" + strconv.Itoa(i)
+			if details = h.validator.Event(decode(ev.Raw()), prefix); len(details) == 0 {
+				clientType = ev.Get("type").Str()
+			}
+		}
+		if len(details) == 0 {
+			if bad, ok := ev.Storable(); !ok {
+				details = []Detail{{
+					InstancePath: "/events/" + strconv.Itoa(i) + bad.Pointer(ev), SchemaPath: "#", Keyword: "encoding",
+					Params: map[string]any{}, Message: "must be valid Unicode text without NUL characters",
+				}}
+			}
+		}
+		if len(details) > 0 {
+			res.RejectedCount++
+			if h.mode == Reject {
+				all = append(all, details...)
+				continue
+			}
+			if len(res.Rejected) < maxRejectedListed {
+				listed := details
+				if len(listed) > maxErrorsPerListed {
+					listed = listed[:maxErrorsPerListed]
+				}
+				res.Rejected = append(res.Rejected, Rejection{Index: i, Errors: listed})
+			}
+			quarantine = append(quarantine, QuarantineRecord{
+				ID:     telemetry.QuarantineID(in.User, s.canon.Canonical(ev, true)),
+				UserID: in.User, ReceivedAt: in.ReceivedAt, Index: i,
+				Raw: bytes.Clone(ev.Raw()), Errors: details,
+			})
+			continue
+		}
+
+		res.Accepted++
+		var id ids.ID
+		id, s.buf = telemetry.EventID(in.User, s.canon.Canonical(ev, true), s.buf)
+		if _, dup := s.seen[id]; dup {
+			res.Duplicates++ // repeated within the request
+			continue
+		}
+		s.seen[id] = struct{}{}
+
+		sid := ev.Get("session_id").StrBytes(tsBuf[:0])
+		if !bytes.Equal(sid, lastSessionRaw) {
+			parsed, ok := parseUUID(sid)
+			if !ok {
+				return res, nil, fmt.Errorf("event %d: valid event with session id %q", i, sid)
+			}
+			lastSession, lastSessionRaw = parsed, append(lastSessionRaw[:0], sid...)
+		}
+		at, err := telemetry.ParseTimestamp(ev.Get("timestamp").StrBytes(tsBuf[:0]))
+		if err != nil {
+			return res, nil, fmt.Errorf("event %d: valid event with bad timestamp: %w", i, err)
+		}
+		start := len(s.arena)
+		s.arena = telemetry.AppendRecorded(s.arena, machineTimestamp, ev.Raw())
+		s.valid = append(s.valid, validEvent{session: lastSession, at: at, data: eventlog.EventData{
+			ID: id, Type: telemetry.EventType(clientType), SchemaVersion: telemetry.SchemaVersion,
+			Data: s.arena[start:len(s.arena):len(s.arena)], Metadata: metadata,
+		}})
+	}
+	if len(all) > 0 {
+		return res, nil, &ValidationError{Details: all}
+	}
+	return res, quarantine, nil
+}
+
+// sessionBatch is one session's part of a request.
+type sessionBatch struct {
+	id       ids.ID
+	earliest time.Time
+	events   []eventlog.EventData
+}
+
+// commit enforces ownership and commits, re-checking ownership when it lost a race to
+// create a session.
+func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res Result, quarantine []QuarantineRecord) (Result, error) {
+	var batches []*sessionBatch
+	index := map[ids.ID]*sessionBatch{}
+	for _, v := range s.valid {
+		b := index[v.session]
+		if b == nil {
+			b = &sessionBatch{id: v.session, earliest: v.at}
+			index[v.session] = b
+			batches = append(batches, b)
+		}
+		if v.at.Before(b.earliest) {
+			b.earliest = v.at
+		}
+		b.events = append(b.events, v.data)
+	}
+
+	for attempt := 0; ; attempt++ {
+		appends, created, err := h.decide(ctx, in, batches)
+		if err != nil {
+			return Result{}, err
+		}
+		results, err := h.store.Commit(ctx, in.User, appends, quarantine)
+		var conflict *eventlog.ConflictError
+		if errors.As(err, &conflict) && attempt < maxConflictRetries {
+			// Another request created one of our sessions first: forget what we
+			// assumed and decide again (409 if it was another user).
+			for _, b := range batches {
+				h.owners.forget(b.id)
+			}
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		for _, id := range created {
+			h.owners.put(id, in.User)
+		}
+		for i, a := range appends {
+			r := results[i]
+			if len(a.Events) > 0 && a.Events[0].Type != telemetry.TypeSessionStarted {
+				res.Duplicates += r.Duplicates
+			}
+			if res.Position.Less(r.Position) {
+				res.Position = r.Position
+			}
+		}
+		return res, nil
+	}
+}
+
+// decide applies the ownership rule to every session of the request and builds the
+// appends: for a new session its SessionStarted (expecting no stream), then the events.
+func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessionBatch) ([]eventlog.Append, []ids.ID, error) {
+	appends := make([]eventlog.Append, 0, len(batches)+1)
+	var created []ids.ID
+	for _, b := range batches {
+		session, err := h.session(ctx, b.id)
+		if err != nil {
+			return nil, nil, err
+		}
+		started, err := session.Accept(in.User, b.earliest)
+		if errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser) {
+			// 404 comes before 409 (3.15): a deleted user learns that first.
+			exists, uerr := h.store.UserExists(ctx, in.User)
+			if uerr != nil {
+				return nil, nil, uerr
+			}
+			if !exists {
+				return nil, nil, accounts.ErrUserNotFound
+			}
+			return nil, nil, err
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		stream := telemetry.StreamID(b.id)
+		if started != nil {
+			data, err := json.Marshal(started)
+			if err != nil {
+				return nil, nil, err
+			}
+			appends = append(appends, eventlog.Append{StreamID: stream, Expected: eventlog.NoStream(), Events: []eventlog.EventData{{
+				ID: telemetry.SessionStartedID(b.id, in.User), Type: telemetry.TypeSessionStarted,
+				SchemaVersion: telemetry.SchemaVersion, Data: data,
+				Metadata: eventlog.Metadata{UserID: in.User.String(), ReceivedAt: in.ReceivedAt, RequestID: in.RequestID},
+			}}})
+			created = append(created, b.id)
+		}
+		appends = append(appends, eventlog.Append{StreamID: stream, Expected: eventlog.Any(), Events: b.events})
+	}
+	return appends, created, nil
+}
+
+// session returns the ownership aggregate, from the cache when the owner is known.
+// Owners never change, so a cached owner is always right; unknown sessions are always
+// looked up, because another user may create them at any moment.
+func (h *IngestHandler) session(ctx context.Context, id ids.ID) (*telemetry.Session, error) {
+	if owner, ok := h.owners.get(id); ok {
+		return telemetry.FoldSession(id, telemetry.SessionStarted{Owner: owner}), nil
+	}
+	s, err := h.store.Session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Started() {
+		h.owners.put(id, s.Owner())
+	}
+	return s, nil
+}
+
+// ownerCache remembers session owners. It is bounded by starting over when full.
+type ownerCache struct {
+	mu sync.RWMutex
+	m  map[ids.ID]ids.ID
+}
+
+const maxCachedOwners = 1 << 16
+
+func (c *ownerCache) get(id ids.ID) (ids.ID, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	o, ok := c.m[id]
+	return o, ok
+}
+
+func (c *ownerCache) put(id, owner ids.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedOwners {
+		clear(c.m)
+	}
+	c.m[id] = owner
+}
+
+func (c *ownerCache) forget(id ids.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// envelopeDoc is the part of the payload the envelope schema looks at, decoded: the
+// events array stands in as placeholders of the same length (the envelope does not
+// validate items), so a 4 MB batch is never decoded into maps.
+func envelopeDoc(root telemetry.Value) any {
+	if !root.Is(telemetry.KindObject) {
+		return placeholder(root)
+	}
+	doc := map[string]any{}
+	for _, k := range []string{"workspace", "machine_timestamp", "session"} {
+		if v := root.Get(k); v.Exists() {
+			doc[k] = decode(v.Raw())
+		}
+	}
+	if ev := root.Get("events"); ev.Is(telemetry.KindArray) {
+		doc["events"] = make([]any, ev.Len())
+	} else if ev.Exists() {
+		doc["events"] = placeholder(ev)
+	}
+	return doc
+}
+
+// placeholder is a value of v's JSON type, for checks that only look at the type.
+func placeholder(v telemetry.Value) any {
+	switch v.Kind() {
+	case telemetry.KindObject:
+		return map[string]any{}
+	case telemetry.KindArray:
+		return []any{}
+	case telemetry.KindString:
+		return ""
+	case telemetry.KindNumber:
+		return json.Number("0")
+	case telemetry.KindTrue, telemetry.KindFalse:
+		return false
+	}
+	return nil
+}
+
+// decode decodes syntactically valid JSON like the request-schema validator expects
+// (json.Number numbers).
+func decode(raw []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil && err != io.EOF {
+		return nil
+	}
+	return v
+}
+
+// parseUUID parses a canonical 8-4-4-4-12 UUID in any case without allocating.
+func parseUUID(s []byte) (ids.ID, bool) {
+	var id ids.ID
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, false
+	}
+	j := 0
+	for _, g := range [5][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
+		n, err := hex.Decode(id[j:], s[g[0]:g[1]])
+		if err != nil {
+			return ids.Nil, false
+		}
+		j += n
+	}
+	return id, true
+}

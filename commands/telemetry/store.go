@@ -1,0 +1,182 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/devflow/backend/domain/accounts"
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/domain/telemetry"
+)
+
+// TxAppender appends inside a caller's transaction (the PostgreSQL event store).
+type TxAppender interface {
+	AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error)
+}
+
+// StreamReader reads one stream (any event store).
+type StreamReader interface {
+	ReadStream(ctx context.Context, streamID string, from uint64, max int) ([]eventlog.Envelope, error)
+}
+
+// PostgresStore is the Store of a PostgreSQL deployment: events, the user check and
+// the quarantine commit in one transaction.
+type PostgresStore struct {
+	pool   *pgxpool.Pool
+	events TxAppender
+	reader StreamReader
+}
+
+// NewPostgresStore builds the store. events and reader are normally the same
+// *postgres.EventStore.
+func NewPostgresStore(pool *pgxpool.Pool, events TxAppender, reader StreamReader) *PostgresStore {
+	if pool == nil || events == nil || reader == nil {
+		panic("telemetry: nil dependency")
+	}
+	return &PostgresStore{pool: pool, events: events, reader: reader}
+}
+
+// Session folds a session's first event.
+func (s *PostgresStore) Session(ctx context.Context, id ids.ID) (*telemetry.Session, error) {
+	events, err := s.reader.ReadStream(ctx, telemetry.StreamID(id), 0, 1)
+	if errors.Is(err, eventlog.ErrStreamNotFound) || err == nil && len(events) == 0 {
+		return telemetry.NewSession(id), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if events[0].Type != telemetry.TypeSessionStarted {
+		return nil, fmt.Errorf("session %s: first event is %s, not %s", id, events[0].Type, telemetry.TypeSessionStarted)
+	}
+	started, err := telemetry.DecodeSessionStarted(events[0].Data)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
+	return telemetry.FoldSession(id, started), nil
+}
+
+const userExistsSQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`
+
+// UserExists checks the users table.
+func (s *PostgresStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, userExistsSQL, [16]byte(user)).Scan(&ok)
+	return ok, err
+}
+
+// Commit runs the append, the user check and the quarantine insert in one
+// transaction. The user check and the quarantine insert travel in one round trip
+// after the append; a missing user rolls everything back.
+func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
+	var results []eventlog.AppendResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(appends) > 0 {
+			var err error
+			if results, err = s.events.AppendTx(ctx, tx, appends...); err != nil {
+				return err
+			}
+		}
+		batch := &pgx.Batch{}
+		var exists bool
+		batch.Queue(userExistsSQL, [16]byte(user)).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
+		if len(quarantine) > 0 {
+			n := len(quarantine)
+			qids, users, at, idx := make([][16]byte, n), make([][16]byte, n), make([]time.Time, n), make([]int32, n)
+			raws, errs := make([][]byte, n), make([]string, n)
+			for i, q := range quarantine {
+				qids[i], users[i], at[i], idx[i], raws[i] = q.ID, q.UserID, q.ReceivedAt, int32(q.Index), q.Raw
+				b, err := json.Marshal(q.Errors)
+				if err != nil {
+					return err
+				}
+				errs[i] = string(storableJSON(b))
+			}
+			batch.Queue(`INSERT INTO telemetry_quarantine (id, user_id, received_at, event_index, raw, errors)
+				SELECT q.id, q.user_id, q.received_at, q.event_index, q.raw, q.errors::jsonb
+				FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int4[], $5::bytea[], $6::text[])
+				  AS q(id, user_id, received_at, event_index, raw, errors)
+				ON CONFLICT (id) DO NOTHING`, qids, users, at, idx, raws, errs)
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return err
+		}
+		if !exists {
+			return accounts.ErrUserNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// storableJSON replaces \u0000 escapes, which jsonb refuses, in JSON written by
+// encoding/json (error messages may quote what the client sent). Where the match is
+// really an escaped backslash followed by "u0000", only that text changes; the JSON
+// stays valid either way.
+func storableJSON(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(`\u0000`), []byte(`\ufffd`))
+}
+
+// LogStore is the Store of a deployment whose event log is not the PostgreSQL one
+// (EventStoreDB): the user check and the quarantine stay in PostgreSQL. The append and
+// the quarantine insert cannot share a transaction there, so the quarantine is written
+// after the events; a failure in between answers 500, the extension resends, and the
+// content-derived ids make the resend store each event and record exactly once.
+type LogStore struct {
+	pg  *PostgresStore
+	log eventlog.Store
+}
+
+// NewLogStore builds the store over any event log.
+func NewLogStore(pool *pgxpool.Pool, log eventlog.Store) *LogStore {
+	if pool == nil || log == nil {
+		panic("telemetry: nil dependency")
+	}
+	return &LogStore{pg: &PostgresStore{pool: pool, reader: log}, log: log}
+}
+
+// Session folds a session's first event.
+func (s *LogStore) Session(ctx context.Context, id ids.ID) (*telemetry.Session, error) {
+	return s.pg.Session(ctx, id)
+}
+
+// UserExists checks the users table.
+func (s *LogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
+	return s.pg.UserExists(ctx, user)
+}
+
+// Commit checks the user, appends, then stores the quarantine records.
+func (s *LogStore) Commit(ctx context.Context, user ids.ID, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
+	exists, err := s.pg.UserExists(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, accounts.ErrUserNotFound
+	}
+	var results []eventlog.AppendResult
+	if len(appends) > 0 {
+		if results, err = s.log.Append(ctx, appends...); err != nil {
+			return nil, err
+		}
+	}
+	if len(quarantine) > 0 {
+		if _, err := s.pg.Commit(ctx, user, nil, quarantine); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}

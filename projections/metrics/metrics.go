@@ -1,0 +1,442 @@
+// Package metrics is the metrics projection: it folds telemetry events into the read
+// models behind GET /metrics/churn and /metrics/context-switching (contract section 8).
+//
+//   - metrics_daily (user, UTC day) and metrics_session (session): lines added and
+//     deleted, editor switches, rapid switches;
+//   - metrics_daily_files and metrics_session_files: switches per target file, exact
+//     (top files are cut at query time, so no count is lost when a file leaves a top 20);
+//   - metrics_file_lines: projection state of line counting v2, the last line count of
+//     each file in each session.
+//
+// Lines come from the line-count formula of domain/telemetry; the projection's version
+// names the formula in use, so switching formulas is a rebuild (decision D25).
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/domain/telemetry"
+)
+
+// Name is the projection's name (checkpoint key, CLI argument).
+const Name = "metrics"
+
+// Version is the read model's version. It names the line-count formula of the live
+// projection: version 2 counts lines with formula v2 (LiveFormula). Any change of
+// formula or tables is a new version, which the service rebuilds blue/green on start.
+const Version = 2
+
+// LiveFormula is the line-count formula of the live projection.
+const LiveFormula = telemetry.V2
+
+// Options configure a metrics projection.
+type Options struct {
+	// LineCounter is "v1" or "v2" (empty: LiveFormula). Analysts replay with "v1" to
+	// compare with the Node implementation's numbers.
+	LineCounter string
+}
+
+// Validate reports an unknown LineCounter.
+func (o Options) Validate() error {
+	if o.LineCounter == "" {
+		return nil
+	}
+	_, err := telemetry.ParseFormula(o.LineCounter)
+	return err
+}
+
+// Projection is the metrics projection.
+type Projection struct {
+	formula telemetry.Formula
+	pool    sync.Pool // *batch scratch, reused between Apply calls
+}
+
+// New builds the projection. It panics on an invalid LineCounter (see Options.Validate).
+func New(opts Options) *Projection {
+	f := LiveFormula
+	if opts.LineCounter != "" {
+		var err error
+		if f, err = telemetry.ParseFormula(opts.LineCounter); err != nil {
+			panic(fmt.Sprintf("metrics: %v", err))
+		}
+	}
+	return &Projection{formula: f}
+}
+
+// Name implements projections.Projection.
+func (p *Projection) Name() string { return Name }
+
+// Version implements projections.Projection.
+func (p *Projection) Version() int { return Version }
+
+// Formula is the line-count formula this projection uses.
+func (p *Projection) Formula() telemetry.Formula { return p.formula }
+
+// Tables implements projections.Projection.
+func (p *Projection) Tables() []string {
+	return []string{"metrics_daily", "metrics_daily_files", "metrics_session", "metrics_session_files", "metrics_file_lines"}
+}
+
+// counts are the additive numbers of one row.
+type counts struct {
+	added, deleted, switches, rapid int64
+}
+
+type dayKey struct {
+	user ids.ID
+	day  int32 // days since 1970-01-01 (UTC)
+}
+
+type dayFileKey struct {
+	dayKey
+	path string
+}
+
+type sessionFileKey struct {
+	session ids.ID
+	path    string
+}
+
+type sessionAgg struct {
+	user  ids.ID
+	start time.Time // set when the batch holds the SessionStarted
+	counts
+}
+
+type lineState struct {
+	lines int64
+	known bool
+}
+
+// obs is one relevant event of a batch, as the fold needs it.
+type obs struct {
+	kind    uint8
+	session ids.ID
+	user    ids.ID
+	day     int32
+	path    string // file.path (text change, save) or to.file (switch)
+	lines   int64
+	hasLine bool
+	text    telemetry.TextChange
+	rapid   bool
+}
+
+const (
+	kindText = iota + 1
+	kindSave
+	kindSwitch
+)
+
+// batch is Apply's scratch space.
+type batch struct {
+	doc     telemetry.Doc
+	o       telemetry.Observation
+	paths   map[string]string // interned paths
+	obs     []obs
+	days    map[dayKey]*counts
+	dayFile map[dayFileKey]int64
+	sess    map[ids.ID]*sessionAgg
+	sessOrd []ids.ID
+	sessFil map[sessionFileKey]int64
+	lines   map[sessionFileKey]lineState
+	touched map[sessionFileKey]bool
+}
+
+func (p *Projection) getBatch() *batch {
+	if b, ok := p.pool.Get().(*batch); ok {
+		return b
+	}
+	return &batch{paths: map[string]string{}, days: map[dayKey]*counts{}, dayFile: map[dayFileKey]int64{},
+		sess: map[ids.ID]*sessionAgg{}, sessFil: map[sessionFileKey]int64{},
+		lines: map[sessionFileKey]lineState{}, touched: map[sessionFileKey]bool{}}
+}
+
+func (p *Projection) putBatch(b *batch) {
+	clear(b.paths)
+	clear(b.days)
+	clear(b.dayFile)
+	clear(b.sess)
+	clear(b.sessFil)
+	clear(b.lines)
+	clear(b.touched)
+	b.obs, b.sessOrd = b.obs[:0], b.sessOrd[:0]
+	p.pool.Put(b)
+}
+
+func (b *batch) intern(s []byte) string {
+	if v, ok := b.paths[string(s)]; ok {
+		return v
+	}
+	v := string(s)
+	b.paths[v] = v
+	return v
+}
+
+func (b *batch) session(id, user ids.ID) *sessionAgg {
+	s := b.sess[id]
+	if s == nil {
+		s = &sessionAgg{user: user}
+		b.sess[id] = s
+		b.sessOrd = append(b.sessOrd, id)
+	}
+	return s
+}
+
+// Apply folds a batch: it reads what it needs from every event, loads the line-count
+// state of the files the batch touches, folds in log order in memory, and writes each
+// changed row once.
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+	b := p.getBatch()
+	defer p.putBatch(b)
+	if err := b.observe(events); err != nil {
+		return err
+	}
+	if len(b.obs) == 0 && len(b.sess) == 0 {
+		return nil
+	}
+	if err := b.loadLines(ctx, tx); err != nil {
+		return err
+	}
+	b.fold(p.formula)
+	return b.write(ctx, tx)
+}
+
+func (b *batch) observe(events []eventlog.Envelope) error {
+	var streamID, userText string
+	var session, user ids.ID
+	for i := range events {
+		e := &events[i]
+		if e.Type != telemetry.TypeSessionStarted && !telemetry.IsClientEvent(e.Type) {
+			continue
+		}
+		if e.StreamID != streamID {
+			id, ok := telemetry.SessionFromStream(e.StreamID)
+			if !ok {
+				return fmt.Errorf("metrics: event %s of type %s in stream %q", e.ID, e.Type, e.StreamID)
+			}
+			session, streamID = id, e.StreamID
+		}
+		if e.Type == telemetry.TypeSessionStarted {
+			started, err := telemetry.DecodeSessionStarted(e.Data)
+			if err != nil {
+				return fmt.Errorf("metrics: event %s: %w", e.ID, err)
+			}
+			s := b.session(session, started.Owner)
+			s.start = started.StartTime
+			continue
+		}
+		if e.Metadata.UserID != userText {
+			u, err := ids.Parse(e.Metadata.UserID)
+			if err != nil {
+				return fmt.Errorf("metrics: event %s: user id: %w", e.ID, err)
+			}
+			user, userText = u, e.Metadata.UserID
+		}
+		var kind uint8
+		switch e.Type {
+		case telemetry.TypeTextChanged:
+			kind = kindText
+		case telemetry.TypeFileSaved:
+			kind = kindSave
+		case telemetry.TypeEditorSwitched:
+			kind = kindSwitch
+		default:
+			continue // stored for activity only
+		}
+		o := &b.o
+		if err := telemetry.Observe(&b.doc, e.Type, e.Data, o); err != nil {
+			return fmt.Errorf("metrics: event %s: %w", e.ID, err)
+		}
+		ob := obs{kind: kind, session: session, user: user, day: dayOf(o.Time)}
+		switch kind {
+		case kindText, kindSave:
+			if o.File == nil {
+				continue
+			}
+			ob.path, ob.lines, ob.hasLine, ob.text = b.intern(o.File), o.Lines, o.HasLines, o.Text
+			b.lines[sessionFileKey{session, ob.path}] = lineState{}
+		case kindSwitch:
+			if o.SwitchTo != nil {
+				ob.path = b.intern(o.SwitchTo)
+			}
+			ob.rapid = o.Rapid
+		}
+		b.obs = append(b.obs, ob)
+	}
+	return nil
+}
+
+// dayOf is the UTC day number of t (decision D10).
+func dayOf(t time.Time) int32 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return int32(d)
+}
+
+// loadLines reads the stored line counts of the files this batch touches.
+func (b *batch) loadLines(ctx context.Context, tx pgx.Tx) error {
+	if len(b.lines) == 0 {
+		return nil
+	}
+	sessions := make([][16]byte, 0, len(b.lines))
+	paths := make([]string, 0, len(b.lines))
+	for k := range b.lines {
+		sessions = append(sessions, k.session)
+		paths = append(paths, k.path)
+	}
+	rows, err := tx.Query(ctx, `SELECT l.session_id, l.path, l.lines FROM metrics_file_lines l
+		JOIN unnest($1::uuid[], $2::text[]) AS k(session_id, path) USING (session_id, path)
+		WHERE l.lines IS NOT NULL`, sessions, paths)
+	if err != nil {
+		return fmt.Errorf("metrics: load line counts: %w", err)
+	}
+	var sid [16]byte
+	var path string
+	var lines int64
+	_, err = pgx.ForEachRow(rows, []any{&sid, &path, &lines}, func() error {
+		b.lines[sessionFileKey{ids.ID(sid), path}] = lineState{lines: lines, known: true}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: load line counts: %w", err)
+	}
+	return nil
+}
+
+// fold applies the observations in log order.
+func (b *batch) fold(f telemetry.Formula) {
+	for i := range b.obs {
+		o := &b.obs[i]
+		dk := dayKey{o.user, o.day}
+		switch o.kind {
+		case kindText:
+			key := sessionFileKey{o.session, o.path}
+			prev := b.lines[key]
+			l := f.Count(o.text, prev.lines, prev.known)
+			b.lines[key] = lineState{lines: o.lines, known: o.hasLine}
+			b.touched[key] = true
+			if l.Added == 0 && l.Deleted == 0 {
+				continue
+			}
+			d := b.day(dk)
+			d.added += l.Added
+			d.deleted += l.Deleted
+			s := b.session(o.session, o.user)
+			s.added += l.Added
+			s.deleted += l.Deleted
+		case kindSave:
+			if o.hasLine {
+				key := sessionFileKey{o.session, o.path}
+				b.lines[key] = lineState{lines: o.lines, known: true}
+				b.touched[key] = true
+			}
+		case kindSwitch:
+			d := b.day(dk)
+			s := b.session(o.session, o.user)
+			d.switches++
+			s.switches++
+			if o.rapid {
+				d.rapid++
+				s.rapid++
+			}
+			if o.path != "" {
+				b.dayFile[dayFileKey{dk, o.path}]++
+				b.sessFil[sessionFileKey{o.session, o.path}]++
+			}
+		}
+	}
+}
+
+func (b *batch) day(k dayKey) *counts {
+	c := b.days[k]
+	if c == nil {
+		c = &counts{}
+		b.days[k] = c
+	}
+	return c
+}
+
+// write upserts every changed row, one statement per table, in one round trip.
+func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
+	q := &pgx.Batch{}
+	if n := len(b.days); n > 0 {
+		users, days := make([][16]byte, 0, n), make([]int32, 0, n)
+		var a, d, s, r []int64
+		for k, c := range b.days {
+			users, days = append(users, k.user), append(days, k.day)
+			a, d, s, r = append(a, c.added), append(d, c.deleted), append(s, c.switches), append(r, c.rapid)
+		}
+		q.Queue(`INSERT INTO metrics_daily AS m (user_id, day, lines_added, lines_deleted, switch_count, rapid_switch_count)
+			SELECT u, DATE '1970-01-01' + d, a, x, s, r FROM unnest($1::uuid[], $2::int4[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS t(u, d, a, x, s, r)
+			ON CONFLICT (user_id, day) DO UPDATE SET
+				lines_added = m.lines_added + excluded.lines_added, lines_deleted = m.lines_deleted + excluded.lines_deleted,
+				switch_count = m.switch_count + excluded.switch_count, rapid_switch_count = m.rapid_switch_count + excluded.rapid_switch_count`,
+			users, days, a, d, s, r)
+	}
+	if n := len(b.dayFile); n > 0 {
+		users, days, paths, cs := make([][16]byte, 0, n), make([]int32, 0, n), make([]string, 0, n), make([]int64, 0, n)
+		for k, c := range b.dayFile {
+			users, days, paths, cs = append(users, k.user), append(days, k.day), append(paths, k.path), append(cs, c)
+		}
+		q.Queue(`INSERT INTO metrics_daily_files AS m (user_id, day, path, switch_count)
+			SELECT u, DATE '1970-01-01' + d, p, c FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int8[]) AS t(u, d, p, c)
+			ON CONFLICT (user_id, day, path) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
+			users, days, paths, cs)
+	}
+	if n := len(b.sess); n > 0 {
+		sids, users, starts := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]pgtype.Timestamptz, 0, n)
+		var a, d, s, r []int64
+		for _, id := range b.sessOrd {
+			c := b.sess[id]
+			sids, users = append(sids, id), append(users, c.user)
+			starts = append(starts, pgtype.Timestamptz{Time: c.start, Valid: !c.start.IsZero()})
+			a, d, s, r = append(a, c.added), append(d, c.deleted), append(s, c.switches), append(r, c.rapid)
+		}
+		q.Queue(`INSERT INTO metrics_session AS m (session_id, user_id, start_time, lines_added, lines_deleted, switch_count, rapid_switch_count)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+			ON CONFLICT (session_id) DO UPDATE SET start_time = coalesce(m.start_time, excluded.start_time),
+				lines_added = m.lines_added + excluded.lines_added, lines_deleted = m.lines_deleted + excluded.lines_deleted,
+				switch_count = m.switch_count + excluded.switch_count, rapid_switch_count = m.rapid_switch_count + excluded.rapid_switch_count`,
+			sids, users, starts, a, d, s, r)
+	}
+	if n := len(b.sessFil); n > 0 {
+		sids, paths, cs := make([][16]byte, 0, n), make([]string, 0, n), make([]int64, 0, n)
+		for k, c := range b.sessFil {
+			sids, paths, cs = append(sids, k.session), append(paths, k.path), append(cs, c)
+		}
+		q.Queue(`INSERT INTO metrics_session_files AS m (session_id, path, switch_count)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[])
+			ON CONFLICT (session_id, path) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
+			sids, paths, cs)
+	}
+	if n := len(b.touched); n > 0 {
+		sids, paths, lines := make([][16]byte, 0, n), make([]string, 0, n), make([]pgtype.Int8, 0, n)
+		for k := range b.touched {
+			st := b.lines[k]
+			sids, paths = append(sids, k.session), append(paths, k.path)
+			lines = append(lines, pgtype.Int8{Int64: st.lines, Valid: st.known})
+		}
+		q.Queue(`INSERT INTO metrics_file_lines AS m (session_id, path, lines)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[])
+			ON CONFLICT (session_id, path) DO UPDATE SET lines = excluded.lines`,
+			sids, paths, lines)
+	}
+	if q.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("metrics: write: %w", err)
+	}
+	return nil
+}

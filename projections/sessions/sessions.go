@@ -1,0 +1,166 @@
+// Package sessions is the sessions projection: the read models of telemetry sessions
+// (id, owner, start time, time of the latest event) and of user activity (each user's
+// latest event time), which the insight scheduler and evaluator read through
+// queries/sessions.
+//
+// Times are the clients' event timestamps (contract 4.2: "the event's time for every
+// purpose"), not the times the events were received.
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/domain/telemetry"
+)
+
+// Name is the projection's name.
+const Name = "sessions"
+
+// Version is the read model's version.
+const Version = 1
+
+// Projection is the sessions projection.
+type Projection struct {
+	pool sync.Pool // *batch
+}
+
+// New builds the projection.
+func New() *Projection { return &Projection{} }
+
+// Name implements projections.Projection.
+func (p *Projection) Name() string { return Name }
+
+// Version implements projections.Projection.
+func (p *Projection) Version() int { return Version }
+
+// Tables implements projections.Projection.
+func (p *Projection) Tables() []string { return []string{"sessions", "active_users"} }
+
+type session struct {
+	owner ids.ID
+	start time.Time // zero unless the batch holds the SessionStarted
+	last  time.Time // zero unless the batch holds a client event
+}
+
+type batch struct {
+	doc   telemetry.Doc
+	o     telemetry.Observation
+	sess  map[ids.ID]*session
+	order []ids.ID
+	users map[ids.ID]time.Time
+}
+
+// Apply folds a batch and writes each changed row once.
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+	b, _ := p.pool.Get().(*batch)
+	if b == nil {
+		b = &batch{sess: map[ids.ID]*session{}, users: map[ids.ID]time.Time{}}
+	}
+	defer func() {
+		clear(b.sess)
+		clear(b.users)
+		b.order = b.order[:0]
+		p.pool.Put(b)
+	}()
+
+	var streamID, userText string
+	var sid, user ids.ID
+	for i := range events {
+		e := &events[i]
+		if e.Type != telemetry.TypeSessionStarted && !telemetry.IsClientEvent(e.Type) {
+			continue
+		}
+		if e.StreamID != streamID {
+			id, ok := telemetry.SessionFromStream(e.StreamID)
+			if !ok {
+				return fmt.Errorf("sessions: event %s of type %s in stream %q", e.ID, e.Type, e.StreamID)
+			}
+			sid, streamID = id, e.StreamID
+		}
+		s := b.sess[sid]
+		if s == nil {
+			s = &session{}
+			b.sess[sid] = s
+			b.order = append(b.order, sid)
+		}
+		if e.Type == telemetry.TypeSessionStarted {
+			started, err := telemetry.DecodeSessionStarted(e.Data)
+			if err != nil {
+				return fmt.Errorf("sessions: event %s: %w", e.ID, err)
+			}
+			s.owner, s.start = started.Owner, started.StartTime
+			continue
+		}
+		if e.Metadata.UserID != userText {
+			u, err := ids.Parse(e.Metadata.UserID)
+			if err != nil {
+				return fmt.Errorf("sessions: event %s: user id: %w", e.ID, err)
+			}
+			user, userText = u, e.Metadata.UserID
+		}
+		if err := telemetry.Observe(&b.doc, e.Type, e.Data, &b.o); err != nil {
+			return fmt.Errorf("sessions: event %s: %w", e.ID, err)
+		}
+		at := b.o.Time
+		if s.owner.IsNil() {
+			s.owner = user
+		}
+		if at.After(s.last) {
+			s.last = at
+		}
+		if at.After(b.users[user]) {
+			b.users[user] = at
+		}
+	}
+	return b.write(ctx, tx)
+}
+
+func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
+	q := &pgx.Batch{}
+	if n := len(b.order); n > 0 {
+		sids, owners := make([][16]byte, 0, n), make([][16]byte, 0, n)
+		starts, lasts := make([]*time.Time, 0, n), make([]*time.Time, 0, n)
+		for _, id := range b.order {
+			s := b.sess[id]
+			sids, owners = append(sids, id), append(owners, s.owner)
+			starts, lasts = append(starts, timeOrNil(s.start)), append(lasts, timeOrNil(s.last))
+		}
+		// A session's row comes with its SessionStarted, the first event of its stream;
+		// later batches only move last_event_at forward.
+		q.Queue(`INSERT INTO sessions AS s (id, owner, start_time, last_event_at)
+			SELECT id, owner, coalesce(st, la), la FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS t(id, owner, st, la)
+			ON CONFLICT (id) DO UPDATE SET last_event_at = greatest(s.last_event_at, excluded.last_event_at)`,
+			sids, owners, starts, lasts)
+	}
+	if n := len(b.users); n > 0 {
+		users, lasts := make([][16]byte, 0, n), make([]time.Time, 0, n)
+		for u, t := range b.users {
+			users, lasts = append(users, u), append(lasts, t)
+		}
+		q.Queue(`INSERT INTO active_users AS a (user_id, last_event_at)
+			SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+			ON CONFLICT (user_id) DO UPDATE SET last_event_at = greatest(a.last_event_at, excluded.last_event_at)`,
+			users, lasts)
+	}
+	if q.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("sessions: write: %w", err)
+	}
+	return nil
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
