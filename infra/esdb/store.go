@@ -95,11 +95,25 @@ func New(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("eventstoredb: %w", err)
 	}
 	s := &Store{client: client, logger: logger, wake: make(chan struct{})}
-	if _, err := s.readAllPage(ctx, esdbclient.Backwards, esdbclient.End{}, 1); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("eventstoredb: connect: %w", err)
+	// The client discovers the node without a context (up to ten attempts of five
+	// seconds), so the check runs aside and ctx bounds the wait for it.
+	checked := make(chan error, 1)
+	go func() {
+		_, err := s.readAllPage(ctx, esdbclient.Backwards, esdbclient.End{}, 1)
+		checked <- err
+	}()
+	select {
+	case err := <-checked:
+		if err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("eventstoredb: connect: %w", err)
+		}
+		return s, nil
+	case <-ctx.Done():
+		// Closing under a discovery in progress races inside the client: close after it.
+		go func() { <-checked; _ = client.Close() }()
+		return nil, fmt.Errorf("eventstoredb: connect: %w", ctx.Err())
 	}
-	return s, nil
 }
 
 // Close stops the $all subscription and closes the connection.
@@ -127,11 +141,13 @@ func redact(err error) error {
 // discovery chatter, so they go to debug.
 func clientLogger(logger *slog.Logger) esdbclient.LoggingFunc {
 	return func(level esdbclient.LogLevel, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
 		l := slog.LevelDebug
-		if level == esdbclient.LogWarn || level == esdbclient.LogError {
+		// Cancelled calls (a closed subscription, a finished request) are not problems.
+		if (level == esdbclient.LogWarn || level == esdbclient.LogError) && !strings.Contains(msg, "Canceled") && !strings.Contains(msg, "context canceled") {
 			l = slog.LevelWarn
 		}
-		logger.Log(context.Background(), l, "eventstoredb client: "+fmt.Sprintf(format, args...))
+		logger.Log(context.Background(), l, "eventstoredb client: "+msg)
 	}
 }
 

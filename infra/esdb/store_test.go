@@ -321,3 +321,17 @@ func TestWaitForAppend_WakesOnAppendThroughTheSubscription(t *testing.T) {
 		}
 	})
 }
+
+func TestNew_GivesUpWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	// A port nobody listens on: the client would retry discovery for far longer.
+	stopped, err := esdbtest.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped.Close()
+	if _, err := esdb.New(ctx, stopped.URL(), slog.New(slog.DiscardHandler)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+}
