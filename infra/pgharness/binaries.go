@@ -48,7 +48,7 @@ func findBinaries(path, root string) (binaries, error) {
 	}
 	return binaries{}, fmt.Errorf("%w on PATH or under %s/*/bin; install them with: "+
 		"apt-get update && apt-get install -y postgresql "+
-		"(or set DATABASE_URL to use an existing server)", ErrBinariesMissing, root)
+		"(or use an existing server: DATABASE_URL for devflow serve, TEST_DATABASE_URL for the tests)", ErrBinariesMissing, root)
 }
 
 func isExecutable(path string) bool {

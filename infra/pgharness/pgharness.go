@@ -132,9 +132,7 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) err
 	if template != "" {
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
-	// Simple protocol: CREATE DATABASE cannot run inside the extended protocol's
-	// implicit transaction on older servers.
-	if _, err := conn.PgConn().Exec(ctx, sql).ReadAll(); err != nil {
+	if _, err := conn.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
@@ -320,10 +318,11 @@ func (c *Cluster) ensureInclude() error {
 
 // settings is devflow.conf: sized for a small (2-core) machine.
 func settings(port int, ephemeral bool) string {
-	sharedBuffers := "128MB"
+	sharedBuffers, maxConnections := "128MB", 200
 	var extra []string
 	if ephemeral {
-		sharedBuffers = "64MB"
+		// One test cluster serves every test process of a go test run.
+		sharedBuffers, maxConnections = "64MB", 300
 		// Test data is thrown away: skip every durability cost.
 		extra = []string{
 			"fsync = off",
@@ -339,7 +338,7 @@ func settings(port int, ephemeral bool) string {
 		"listen_addresses = '127.0.0.1'",
 		fmt.Sprintf("port = %d", port),
 		"unix_socket_directories = ''", // TCP only: no clash with a system server's socket folder
-		"max_connections = 200",
+		fmt.Sprintf("max_connections = %d", maxConnections),
 		"shared_buffers = '" + sharedBuffers + "'",
 		"timezone = 'UTC'",
 		"log_timezone = 'UTC'",

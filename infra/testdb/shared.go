@@ -125,6 +125,7 @@ func spawnOwner(ctx context.Context, dir string, goCmd proc) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(dir, "state"))
+	_ = os.Remove(filepath.Join(dir, "error"))
 	logPath := filepath.Join(dir, "owner.log")
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -146,6 +147,9 @@ func spawnOwner(ctx context.Context, dir string, goCmd proc) error {
 	for {
 		select {
 		case err := <-exited:
+			if msg, readErr := os.ReadFile(filepath.Join(dir, "error")); readErr == nil {
+				return errors.New(string(msg))
+			}
 			log, _ := os.ReadFile(logPath)
 			return fmt.Errorf("the shared test cluster did not start (%v); owner log %s:\n%s", err, logPath, log)
 		case <-ctx.Done():
@@ -176,6 +180,7 @@ func runOwner(dir string) int {
 	cancel()
 	if err != nil {
 		log.Error("start failed", "err", err)
+		_ = os.WriteFile(filepath.Join(dir, "error"), []byte(err.Error()), 0o644) // for the test process to show
 		return 1
 	}
 	lock, err1 := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)

@@ -46,6 +46,7 @@ var server struct {
 	baseURL  string        // a URL on the server; withDatabase swaps the database name
 	prefix   string        // devflowtest_<unix>_<pid>_: unique to this process
 	template string
+	strategy string // CREATE DATABASE option
 	seq      atomic.Int64
 }
 
@@ -81,7 +82,7 @@ func New(t testing.TB) string {
 	name := server.prefix + strconv.FormatInt(server.seq.Add(1), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sql := "CREATE DATABASE " + ident(name) + " TEMPLATE " + ident(server.template)
+	sql := "CREATE DATABASE " + ident(name) + " TEMPLATE " + ident(server.template) + server.strategy
 	if _, err := server.admin.Exec(ctx, sql); err != nil {
 		t.Fatalf("testdb: %s: %v", sql, err)
 	}
@@ -137,6 +138,16 @@ func setUp(ctx context.Context, baseURL string) error {
 	server.baseURL = baseURL
 	server.prefix = fmt.Sprintf("%s%d_%d_", namePrefix, time.Now().Unix(), os.Getpid())
 	server.template = server.prefix + "tpl"
+
+	// From PostgreSQL 15 CREATE DATABASE writes the whole copy to the WAL unless told
+	// to copy files; copying files makes a fresh test database about 3x faster.
+	var version int
+	if err := admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return err
+	}
+	if version >= 150000 {
+		server.strategy = " STRATEGY FILE_COPY"
+	}
 
 	dropStale(ctx)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident(server.template)); err != nil {
