@@ -2,6 +2,8 @@ package authapi
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -219,4 +221,13 @@ func (e *env) count(sql string, args ...any) int {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+func mustRSA(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
