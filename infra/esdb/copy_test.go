@@ -44,16 +44,17 @@ func testCopyResumes(t *testing.T, url func(t *testing.T) string) {
 	ctx := context.Background()
 	source := postgres.NewEventStore(testdb.Pool(t))
 	t.Cleanup(source.Close)
-	f := newFixture(8)
-	f.apply(t, source, 0, 5)
+	prefix, calls := foldingCalls(8)
+	sc := scenario{calls: calls}
+	sc.apply(t, source, 0, 5)
 	target := open(t, url(t))
 
 	stats, err := target.Copy(ctx, source, 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := logOf(t, source, f.prefix)
-	if got := logOf(t, target, f.prefix); got != want {
+	want := logOf(t, source, prefix)
+	if got := logOf(t, target, prefix); got != want {
 		t.Fatalf("copied log:\n%s\nwant:\n%s", got, want)
 	}
 	total := int64(strings.Count(want, "\n"))
@@ -62,13 +63,13 @@ func testCopyResumes(t *testing.T, url func(t *testing.T) string) {
 	}
 
 	// Run again with other batch boundaries after the source grew: only the new part is written.
-	f.apply(t, source, 5, 8)
+	sc.apply(t, source, 5, 8)
 	stats, err = target.Copy(ctx, source, 7, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = logOf(t, source, f.prefix)
-	if got := logOf(t, target, f.prefix); got != want {
+	want = logOf(t, source, prefix)
+	if got := logOf(t, target, prefix); got != want {
 		t.Fatalf("log after resumed copy:\n%s\nwant:\n%s", got, want)
 	}
 	if stats.Present != total || stats.Copied != int64(strings.Count(want, "\n"))-total {
@@ -84,10 +85,10 @@ func testCopyRefuses(t *testing.T, url func(t *testing.T) string) {
 	ctx := context.Background()
 	source := postgres.NewEventStore(testdb.Pool(t))
 	t.Cleanup(source.Close)
-	f := newFixture(2)
-	f.apply(t, source, 0, 2)
+	prefix, calls := foldingCalls(2)
+	scenario{calls: calls}.apply(t, source, 0, 2)
 	target := open(t, url(t))
-	if _, err := target.Append(ctx, eventlog.Append{StreamID: f.prefix + "s-1", Expected: eventlog.NoStream(), Events: one("Other")}); err != nil {
+	if _, err := target.Append(ctx, eventlog.Append{StreamID: prefix + "s1", Expected: eventlog.NoStream(), Events: one("Other")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := target.Copy(ctx, source, 100, nil); err == nil || !strings.Contains(err.Error(), "another event") {
