@@ -67,6 +67,8 @@ type API struct {
 	root *chi.Mux
 	v1   chi.Router
 
+	readyTimeout time.Duration
+
 	shuttingDown atomic.Bool
 	listenAddr   atomic.Value // string, set once the server listens
 }
@@ -89,6 +91,8 @@ func New(p Params) *API {
 		checks:  p.Checks,
 		metrics: p.Metrics,
 		cors:    map[string]bool{},
+
+		readyTimeout: readyTimeout,
 	}
 	for _, origin := range p.Config.CORSAllowedOrigins {
 		a.cors[origin] = true
@@ -183,7 +187,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.readyTimeout)
 	defer cancel()
 	results := make([]string, len(a.checks))
 	var wg sync.WaitGroup

@@ -4,14 +4,15 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -58,12 +59,14 @@ type Detail struct {
 
 // Schemas are the request schemas of openapi.yaml, compiled once.
 type Schemas struct {
-	byName map[string]compiledSchema
+	byName       map[string]compiledSchema
+	eventSchemas map[string]string // event type -> schema name
 }
 
 type compiledSchema struct {
 	schema   *jsonschema.Schema
-	location string // prefix of the schema's SchemaURLs, cut off to get AJV schema paths
+	location string  // prefix of the schema's SchemaURLs, cut off to get AJV schema paths
+	fast     checker // quick accept for valid documents; nil: always use schema
 }
 
 var requestSchemas = sync.OnceValues(CompileSchemas)
@@ -111,17 +114,22 @@ func CompileSchemas() (*Schemas, error) {
 	c.AssertFormat()
 	c.RegisterFormat(&jsonschema.Format{Name: "date-time", Validate: validateDateTime})
 	c.RegisterFormat(&jsonschema.Format{Name: "uuid", Validate: validateUUID})
+	c.RegisterFormat(&jsonschema.Format{Name: "email", Validate: validateEmail})
 	if err := c.AddResource(base, jsonDoc); err != nil {
 		return nil, err
 	}
-	s := &Schemas{byName: map[string]compiledSchema{}}
+	jsonDefs := jsonDoc.(map[string]any)["$defs"].(map[string]any)
+	s := &Schemas{byName: map[string]compiledSchema{}, eventSchemas: map[string]string{}}
 	for name, component := range schemaComponents {
+		if t, isEvent := strings.CutPrefix(name, "event."); isEvent {
+			s.eventSchemas[t] = name
+		}
 		loc := base + "#/$defs/" + component
 		sch, err := c.Compile(loc)
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: compile %s: %w", name, err)
 		}
-		s.byName[name] = compiledSchema{schema: sch, location: loc}
+		s.byName[name] = compiledSchema{schema: sch, location: loc, fast: compileChecker(jsonDefs[component])}
 	}
 	return s, nil
 }
@@ -202,6 +210,9 @@ func (s *Schemas) ValidateAt(name string, doc any, pathPrefix string) []Detail {
 	if !ok {
 		panic(fmt.Sprintf("httpapi: unknown schema %q", name))
 	}
+	if cs.fast != nil && cs.fast(doc) {
+		return nil
+	}
 	err := cs.schema.Validate(doc)
 	if err == nil {
 		return nil
@@ -217,20 +228,24 @@ func (s *Schemas) ValidateAt(name string, doc any, pathPrefix string) []Detail {
 	return details
 }
 
-// ValidateEvent validates one telemetry event against the schema of its "type"; an event
-// without one of the six types is validated against the "event" schema, which reports
-// the missing or unknown type (and any other missing common field). pathPrefix is the
-// event's place in the body, e.g. "/events/3".
-func (s *Schemas) ValidateEvent(event any, pathPrefix string) []Detail {
+// ValidateEvent validates events[index] of a telemetry body against the schema of its
+// "type"; details are rooted at /events/<index>. An event without one of the six types
+// is validated against the "event" schema, which reports the missing or unknown type
+// (and any other missing common field).
+func (s *Schemas) ValidateEvent(event any, index int) []Detail {
 	name := "event"
 	if obj, ok := event.(map[string]any); ok {
 		if t, ok := obj["type"].(string); ok {
-			if _, known := s.byName["event."+t]; known {
-				name = "event." + t
+			if n, known := s.eventSchemas[t]; known {
+				name = n
 			}
 		}
 	}
-	return s.ValidateAt(name, event, pathPrefix)
+	cs := s.byName[name]
+	if cs.fast != nil && cs.fast(event) {
+		return nil // skip building the path for the common, valid case
+	}
+	return s.ValidateAt(name, event, "/events/"+strconv.Itoa(index))
 }
 
 var english = message.NewPrinter(language.English)
@@ -372,35 +387,60 @@ func escapePointer(t string) string {
 // validateDateTime is the contract's date-time (4.5): JSON Schema's date-time, but the
 // separator may also be a space. YYYY-MM-DD, 'T'/'t'/' ', HH:MM:SS, optional fraction,
 // then 'Z', 'z' or ±HH:MM; the date must exist; a leap second only at 23:59:60 UTC.
+// Hand-written rather than a regexp because telemetry checks two per event.
 func validateDateTime(v any) error {
 	s, ok := v.(string)
 	if !ok {
 		return nil
 	}
-	m := dateTimePattern.FindStringSubmatch(s)
-	if m == nil {
-		return fmt.Errorf("not an RFC 3339 date-time")
+	errBad := errNotDateTime
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
+		return errBad
 	}
-	if _, err := time.Parse("2006-01-02", m[1]); err != nil {
-		return fmt.Errorf("invalid date: %w", err)
+	if sep := s[10]; sep != 'T' && sep != 't' && sep != ' ' {
+		return errBad
 	}
-	h, _ := strconv.Atoi(m[2])
-	mi, _ := strconv.Atoi(m[3])
-	sec, _ := strconv.Atoi(m[4])
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	h, ok4 := digits(s[11:13])
+	mi, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return errBad
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+		return errInvalidDate
+	}
 	if h > 23 || mi > 59 || sec > 60 {
-		return fmt.Errorf("time out of range")
+		return errTimeRange
+	}
+	rest := s[19:]
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return errBad
+		}
+		rest = rest[n:]
 	}
 	offset := 0
-	if zone := m[5]; zone != "Z" && zone != "z" {
-		zh, _ := strconv.Atoi(zone[1:3])
-		zm, _ := strconv.Atoi(zone[4:6])
-		if zh > 23 || zm > 59 {
+	switch {
+	case rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		zh, okh := digits(rest[1:3])
+		zm, okm := digits(rest[4:6])
+		if !okh || !okm || zh > 23 || zm > 59 {
 			return fmt.Errorf("zone offset out of range")
 		}
 		offset = zh*60 + zm
-		if zone[0] == '-' {
+		if rest[0] == '-' {
 			offset = -offset
 		}
+	default:
+		return errBad
 	}
 	if sec == 60 {
 		utc := ((h*60+mi-offset)%1440 + 1440) % 1440
@@ -411,7 +451,35 @@ func validateDateTime(v any) error {
 	return nil
 }
 
-var dateTimePattern = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
+// Format errors are preallocated: the checker calls the validators for every event.
+var (
+	errNotDateTime = errors.New("not an RFC 3339 date-time")
+	errInvalidDate = errors.New("invalid date")
+	errTimeRange   = errors.New("time out of range")
+	errNotUUID     = errors.New("not a UUID")
+)
+
+// digits parses a run of ASCII digits.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - (month-1)%7%2
+}
 
 // validateUUID is the contract's uuid (4.5): 8-4-4-4-12 hex digits, any case and version,
 // no urn:uuid: prefix.
@@ -420,10 +488,73 @@ func validateUUID(v any) error {
 	if !ok {
 		return nil
 	}
-	if !uuidPattern.MatchString(s) {
-		return fmt.Errorf("not a UUID")
+	if len(s) != 36 {
+		return errNotUUID
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return errNotUUID
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return errNotUUID
+			}
+		}
 	}
 	return nil
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// validateEmail is JSON Schema's email format: an RFC 5321 Mailbox. The library's own
+// check accepts an empty local part ("@example.com"), which RFC 5321 does not.
+func validateEmail(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	if len(s) > 254 {
+		return fmt.Errorf("longer than 254 characters")
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return fmt.Errorf("missing @")
+	}
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 {
+		return fmt.Errorf("local part longer than 64 characters")
+	}
+	if !dotStringPattern.MatchString(local) && !quotedStringPattern.MatchString(local) {
+		return fmt.Errorf("invalid local part")
+	}
+	if lit, ok := strings.CutPrefix(domain, "["); ok {
+		lit, ok = strings.CutSuffix(lit, "]")
+		if !ok {
+			return fmt.Errorf("unterminated address literal")
+		}
+		if v6, isV6 := strings.CutPrefix(lit, "IPv6:"); isV6 {
+			if addr, err := netip.ParseAddr(v6); err != nil || !addr.Is6() {
+				return fmt.Errorf("invalid IPv6 address literal")
+			}
+			return nil
+		}
+		if addr, err := netip.ParseAddr(lit); err != nil || !addr.Is4() {
+			return fmt.Errorf("invalid IPv4 address literal")
+		}
+		return nil
+	}
+	if len(domain) > 253 || !domainPattern.MatchString(domain) {
+		return fmt.Errorf("invalid domain")
+	}
+	return nil
+}
+
+var (
+	// RFC 5321 Dot-string: atoms of atext joined by single dots.
+	dotStringPattern = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+	// RFC 5321 Quoted-string: printable ASCII, with a backslash escaping any printable character.
+	quotedStringPattern = regexp.MustCompile(`^"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$`)
+	// Hostname: labels of letters, digits and inner hyphens, 1..63 characters each.
+	domainPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+)

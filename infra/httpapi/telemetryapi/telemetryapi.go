@@ -96,9 +96,9 @@ func (v Validator) Envelope(doc any) []cmdtelemetry.Detail {
 	return fromHTTPDetails(v.Schemas.Validate("telemetryEnvelope", doc))
 }
 
-// Event validates one event against the schema of its type.
-func (v Validator) Event(event any, pathPrefix string) []cmdtelemetry.Detail {
-	return fromHTTPDetails(v.Schemas.ValidateEvent(event, pathPrefix))
+// Event validates events[index] against the schema of its type.
+func (v Validator) Event(event any, index int) []cmdtelemetry.Detail {
+	return fromHTTPDetails(v.Schemas.ValidateEvent(event, index))
 }
 
 func fromHTTPDetails(in []httpapi.Detail) []cmdtelemetry.Detail {
