@@ -165,8 +165,7 @@ func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Resu
 		clientType, ok := telemetry.QuickCheck(ev)
 		var details []Detail
 		if !ok {
-			prefix := "/events/" + strconv.Itoa(i)
-			if details = h.validator.Event(decode(ev.Raw()), prefix); len(details) == 0 {
+			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
 				clientType = ev.Get("type").Str()
 			}
 		}
@@ -281,8 +280,11 @@ func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res R
 		}
 		for i, a := range appends {
 			r := results[i]
-			if len(a.Events) > 0 && a.Events[0].Type != telemetry.TypeSessionStarted {
-				res.Duplicates += r.Duplicates
+			res.Duplicates += r.Duplicates
+			if a.Expected.Kind == eventlog.ExpectNoStream && r.Appended == 0 {
+				// Everything was stored already, the SessionStarted included (an
+				// identical request won the race); it is not a client event.
+				res.Duplicates--
 			}
 			if res.Position.Less(r.Position) {
 				res.Position = r.Position
@@ -292,10 +294,11 @@ func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res R
 	}
 }
 
-// decide applies the ownership rule to every session of the request and builds the
-// appends: for a new session its SessionStarted (expecting no stream), then the events.
+// decide applies the ownership rule to every session of the request and builds one
+// append per session: for a new session its SessionStarted first, expecting no stream
+// (so a concurrent creator makes it a conflict), then the events.
 func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessionBatch) ([]eventlog.Append, []ids.ID, error) {
-	appends := make([]eventlog.Append, 0, len(batches)+1)
+	appends := make([]eventlog.Append, 0, len(batches))
 	var created []ids.ID
 	for _, b := range batches {
 		session, err := h.session(ctx, b.id)
@@ -317,20 +320,22 @@ func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessio
 		if err != nil {
 			return nil, nil, err
 		}
-		stream := telemetry.StreamID(b.id)
+		a := eventlog.Append{StreamID: telemetry.StreamID(b.id), Expected: eventlog.Any(), Events: b.events}
 		if started != nil {
 			data, err := json.Marshal(started)
 			if err != nil {
 				return nil, nil, err
 			}
-			appends = append(appends, eventlog.Append{StreamID: stream, Expected: eventlog.NoStream(), Events: []eventlog.EventData{{
+			a.Expected = eventlog.NoStream()
+			a.Events = append(make([]eventlog.EventData, 0, len(b.events)+1), eventlog.EventData{
 				ID: telemetry.SessionStartedID(b.id, in.User), Type: telemetry.TypeSessionStarted,
 				SchemaVersion: telemetry.SchemaVersion, Data: data,
 				Metadata: eventlog.Metadata{UserID: in.User.String(), ReceivedAt: in.ReceivedAt, RequestID: in.RequestID},
-			}}})
+			})
+			a.Events = append(a.Events, b.events...)
 			created = append(created, b.id)
 		}
-		appends = append(appends, eventlog.Append{StreamID: stream, Expected: eventlog.Any(), Events: b.events})
+		appends = append(appends, a)
 	}
 	return appends, created, nil
 }

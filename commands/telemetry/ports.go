@@ -28,9 +28,9 @@ type Detail struct {
 type Validator interface {
 	// Envelope validates the payload envelope (4.1).
 	Envelope(doc any) []Detail
-	// Event validates one event against the schema of its type; pathPrefix roots the
-	// instance paths at the payload (e.g. "/events/3").
-	Event(event any, pathPrefix string) []Detail
+	// Event validates events[index] against the schema of its type; instance paths
+	// are rooted at the payload ("/events/<index>/...").
+	Event(event any, index int) []Detail
 }
 
 // QuarantineRecord is an invalid event set aside (decision D15).
