@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/devflow/backend/infra/httpapi"
 )
 
 func TestModuleOf_FollowsTheExtensionRule(t *testing.T) {
@@ -98,5 +100,33 @@ func TestWorkload_LooksLikeTheExtension(t *testing.T) {
 	}
 	if firstSwitchHasFrom {
 		t.Error("the first switch names a previous editor; the extension omits it")
+	}
+}
+
+// The load is only a benchmark of ingest if the service accepts it: every envelope and
+// event must pass the very schemas the service validates with.
+func TestWorkload_PassesTheServicesSchemas(t *testing.T) {
+	schemas, err := httpapi.RequestSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(7, time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
+	for range 10 {
+		body, err := c.batch(1000, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := httpapi.ParseJSON(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if details := schemas.Validate("telemetryEnvelope", doc); details != nil {
+			t.Fatalf("envelope rejected: %+v", details)
+		}
+		for i, e := range doc.(map[string]any)["events"].([]any) {
+			if details := schemas.ValidateEvent(e, i); details != nil {
+				t.Fatalf("event rejected: %+v\n%v", details, e)
+			}
+		}
 	}
 }
