@@ -40,7 +40,8 @@ type ETL struct {
 	store       eventlog.Store
 	engine      *projections.Engine
 	projections []string
-	limit       time.Duration
+	// Limit bounds the wait (WaitLimit unless changed before use).
+	Limit time.Duration
 }
 
 // NewETL builds the runner for the named metrics projections.
@@ -48,7 +49,7 @@ func NewETL(pool *pgxpool.Pool, store eventlog.Store, engine *projections.Engine
 	if pool == nil || store == nil || engine == nil || len(names) == 0 {
 		panic("metricsapi: nil dependency")
 	}
-	return &ETL{pool: pool, store: store, engine: engine, projections: names, limit: WaitLimit}
+	return &ETL{pool: pool, store: store, engine: engine, projections: names, Limit: WaitLimit}
 }
 
 // ETLResult is the 200 body of 3.18: watermarks are checkpoint ordinals (events of the
@@ -96,7 +97,7 @@ func (e *ETL) Run(ctx context.Context) (ETLResult, error) {
 	if err != nil {
 		return ETLResult{}, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, e.limit)
+	wctx, cancel := context.WithTimeout(ctx, e.Limit)
 	defer cancel()
 	for _, name := range e.projections {
 		if err := e.engine.WaitFor(wctx, name, head); err != nil {

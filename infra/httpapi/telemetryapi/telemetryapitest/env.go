@@ -63,6 +63,7 @@ type Env struct {
 	Store  *postgres.EventStore
 	Engine *projections.Engine
 	Ingest *cmdtelemetry.IngestHandler
+	ETL    *metricsapi.ETL
 	JWT    *auth.JWT
 	URL    string // base URL including /api/v1
 	Client *http.Client
@@ -95,9 +96,10 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	ingest := cmdtelemetry.NewIngestHandler(cmdtelemetry.NewPostgresStore(pool, store, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
 	engine := projections.NewEngine(pool, store, Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
 		[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
+	etl := metricsapi.NewETL(pool, store, engine, metricsprojection.Name)
 	api.Mount(
 		telemetryapi.NewHandler(api, ingest, opts.MaxBody, nil),
-		metricsapi.NewHandler(api, metricsqueries.New(pool), metricsapi.NewETL(pool, store, engine, metricsprojection.Name)),
+		metricsapi.NewHandler(api, metricsqueries.New(pool), etl),
 	)
 	if !opts.NoEngine {
 		if err := engine.Start(context.Background()); err != nil {
@@ -107,7 +109,7 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, JWT: jwt, URL: srv.URL + httpapi.Prefix, Client: srv.Client()}
+	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, ETL: etl, JWT: jwt, URL: srv.URL + httpapi.Prefix, Client: srv.Client()}
 }
 
 // User is a registered user with an API token (as the extension holds) and a JWT (as
