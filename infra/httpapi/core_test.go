@@ -404,3 +404,29 @@ func TestFormatTime(t *testing.T) {
 		}
 	}
 }
+
+// A comma inside an unquoted flow-mapping description silently turns the rest of the
+// sentence into a key with a null value; catch that whole class of YAML slips.
+func TestOpenAPI_NoAccidentalKeys(t *testing.T) {
+	var doc any
+	if err := yaml.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, val := range v {
+				if strings.Contains(k, " ") || val == nil {
+					t.Errorf("suspicious key %q (value %v) at %s", k, val, path)
+				}
+				walk(path+"/"+k, val)
+			}
+		case []any:
+			for _, item := range v {
+				walk(path+"[]", item)
+			}
+		}
+	}
+	walk("", doc)
+}

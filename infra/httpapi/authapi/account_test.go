@@ -17,6 +17,7 @@ import (
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func TestRegister_CreatesPasswordUserAndSetsSessionCookie(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	res := e.do(req{method: "POST", path: "/auth/register", body: `{"email":"Alice@Example.com","password":"correct-horse-battery"}`})
 	if res.status != http.StatusCreated {
@@ -65,6 +66,7 @@ func TestRegister_CreatesPasswordUserAndSetsSessionCookie(t *testing.T) {
 }
 
 func TestRegister_ValidationFailures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	res := e.do(req{method: "POST", path: "/auth/register", body: `{}`})
 	if res.status != 400 {
@@ -103,6 +105,7 @@ func TestRegister_ValidationFailures(t *testing.T) {
 }
 
 func TestRegister_RequestedUsernameAndLongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	long := strings.Repeat("p", 72)
 	res := e.do(req{method: "POST", path: "/auth/register", body: `{"email":"bob@example.com","password":"` + long + `-tail-one","username":"bobby"}`})
@@ -117,6 +120,7 @@ func TestRegister_RequestedUsernameAndLongPassword(t *testing.T) {
 }
 
 func TestRegister_ConcurrentSameEmailOneWins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	statuses := make([]int, 2)
 	var wg sync.WaitGroup
@@ -134,6 +138,7 @@ func TestRegister_ConcurrentSameEmailOneWins(t *testing.T) {
 }
 
 func TestLogin_PasswordCheckAndThrottle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.register("carol@example.com")
 
@@ -184,6 +189,7 @@ func TestLogin_PasswordCheckAndThrottle(t *testing.T) {
 }
 
 func TestLogin_ThrottleIsSharedByReplicas(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, other := e.instance(e.pool)
 	for range 10 {
@@ -201,6 +207,7 @@ func TestLogin_ThrottleIsSharedByReplicas(t *testing.T) {
 }
 
 func TestMe_CredentialsAndMissingUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	jwt, userID := e.register("erin@example.com")
 	token, _ := e.mintToken(jwt, "laptop")
@@ -254,6 +261,7 @@ func mintWith(t *testing.T, secret, sub string) string {
 }
 
 func TestLogout_ClearsBothCookies(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		env   string
 		attrs []string

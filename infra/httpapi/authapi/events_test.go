@@ -13,6 +13,7 @@ import (
 // -> expiry and then scans every event (data and metadata) for the password, the JWT,
 // every token plaintext, secret and hash, and the password hash.
 func TestEventLog_HoldsNoSecrets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const password = "correct-horse-battery"
 	jwt, userID := e.register("secret-scan@example.com")

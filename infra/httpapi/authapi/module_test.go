@@ -20,6 +20,7 @@ import (
 // checks that the routes and the Authenticator are live and that stop ends the
 // background work.
 func TestModule_WiresIntoTheApp(t *testing.T) {
+	t.Parallel()
 	pool := testdb.Pool(t)
 	cfg := testConfig()
 	cfg.Port = 0
@@ -48,6 +49,7 @@ func TestModule_WiresIntoTheApp(t *testing.T) {
 }
 
 func TestModule_RefusesToStartWithoutJWTSecret(t *testing.T) {
+	t.Parallel()
 	pool := testdb.Pool(t)
 	cfg := config.Config{}
 	app := fx.New(

@@ -129,6 +129,7 @@ func (e *env) callback(provider, state, code string) response {
 }
 
 func TestOAuth_GitHubRoundTrip(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, false))
 	f.profile("code-1", `{"id":583231,"login":"octocat","email":null}`,
@@ -207,6 +208,7 @@ func TestOAuth_GitHubRoundTrip(t *testing.T) {
 }
 
 func TestOAuth_StateRules(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, true))
 	f.profile("ok", `{"id":1,"login":"one"}`, "")
@@ -245,6 +247,7 @@ func TestOAuth_StateRules(t *testing.T) {
 }
 
 func TestOAuth_StartRejections(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, false)) // Google has no client id here
 	unsupported := `{"error":"Unsupported provider"}`
@@ -259,6 +262,7 @@ func TestOAuth_StartRejections(t *testing.T) {
 }
 
 func TestOAuth_ProviderFailuresAre502(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, false))
 	failed := `{"error":"Provider request failed"}`
@@ -275,6 +279,7 @@ func TestOAuth_ProviderFailuresAre502(t *testing.T) {
 }
 
 func TestOAuth_ProfileMapping(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, true))
 	cases := []struct {
@@ -307,6 +312,7 @@ func TestOAuth_ProfileMapping(t *testing.T) {
 }
 
 func TestOAuth_WebCookieInProduction(t *testing.T) {
+	t.Parallel()
 	f := newFakeProvider(t)
 	e := newEnv(t, withOAuth(f, false), func(cfg *config.Config, _ *Options) { cfg.AppEnv = "production" })
 	f.profile("p", `{"id":7,"login":"prod"}`, "")

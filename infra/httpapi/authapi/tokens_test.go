@@ -19,6 +19,7 @@ var tokenRE = regexp.MustCompile(`^dvf_[A-Za-z0-9_-]{43}$`)
 var timeRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 
 func TestTokens_IssueListRevoke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	jwtA, _ := e.register("ann@example.com")
 
@@ -82,6 +83,7 @@ func TestTokens_IssueListRevoke(t *testing.T) {
 }
 
 func TestTokens_APITokensCannotManageTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	jwtA, _ := e.register("ann@example.com")
 	token, id := e.mintToken(jwtA, "cli")
@@ -102,6 +104,7 @@ func TestTokens_APITokensCannotManageTokens(t *testing.T) {
 }
 
 func TestTokens_IsolationBetweenUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	jwtA, userA := e.register("ann@example.com")
 	jwtB, userB := e.register("ben@example.com")
@@ -130,6 +133,7 @@ func TestTokens_IsolationBetweenUsers(t *testing.T) {
 }
 
 func TestTokens_NodeFormatTokenAuthenticates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, userA := e.register("ann@example.com")
 	// A token as the Node implementation issued it, computed here by the contract's
@@ -152,6 +156,7 @@ func TestTokens_NodeFormatTokenAuthenticates(t *testing.T) {
 }
 
 func TestJWT_OnlyHS256IsAccepted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	_, userA := e.register("ann@example.com")
 	claims := jwt.MapClaims{"sub": userA, "provider": "password", "iat": e.clk.Now().Unix(), "exp": e.clk.Now().Add(time.Hour).Unix()}

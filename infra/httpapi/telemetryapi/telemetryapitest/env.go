@@ -123,8 +123,13 @@ type User struct {
 // NewUser inserts a user and issues an API token for it.
 func (e *Env) NewUser() User {
 	e.t.Helper()
+	return e.NewUserWithID(ids.New())
+}
+
+// NewUserWithID is NewUser with a chosen id (e.g. one listed in ADMIN_USER_IDS).
+func (e *Env) NewUserWithID(id ids.ID) User {
+	e.t.Helper()
 	ctx := context.Background()
-	id := ids.New()
 	name := "user_" + id.String()[:8]
 	if _, err := e.Pool.Exec(ctx, `INSERT INTO users (id, username, email, provider, provider_user_id) VALUES ($1, $2, $3, 'password', $3)`,
 		id, name, name+"@example.com"); err != nil {
