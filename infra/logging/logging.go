@@ -36,8 +36,17 @@ func New(w io.Writer, level string) *slog.Logger {
 // events are JSON too.
 var Module = fx.Module("logging",
 	fx.Provide(func(c config.Config) *slog.Logger { return New(os.Stdout, c.LogLevel) }),
-	fx.Invoke(LogStartup),
+	fx.Invoke(func(p startupParams) { LogStartup(p.Logger, p.Config, p.Warnings) }),
 )
+
+// startupParams makes the warnings optional, so a graph built on a supplied Config (tests)
+// needs no Warnings.
+type startupParams struct {
+	fx.In
+	Logger   *slog.Logger
+	Config   config.Config
+	Warnings config.Warnings `optional:"true"`
+}
 
 // LogStartup writes the redacted configuration and one line per configuration warning.
 func LogStartup(logger *slog.Logger, c config.Config, warnings config.Warnings) {

@@ -2,11 +2,15 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/devflow/backend/infra/config"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 )
 
 func TestNew_WritesOneJSONObjectPerLineAtTheConfiguredLevel(t *testing.T) {
@@ -54,5 +58,25 @@ func TestLogStartup_LogsRedactedConfigAndWarnings(t *testing.T) {
 	}
 	if !strings.Contains(out, `"jwt_secret":"set"`) || !strings.Contains(out, `"port":3000`) || !strings.Contains(out, "is not a positive number") {
 		t.Errorf("start-up log lacks the config or the warning: %s", out)
+	}
+}
+
+func TestModule_WorksWithASuppliedConfig(t *testing.T) {
+	var logger *slog.Logger
+	app := fxtest.New(t, fx.Supply(config.Config{LogLevel: "error"}), Module, fx.Populate(&logger), fx.NopLogger)
+	app.RequireStart().RequireStop()
+	if logger == nil || logger.Enabled(context.Background(), slog.LevelInfo) {
+		t.Fatal("logger missing or not at LOG_LEVEL")
+	}
+}
+
+func TestModule_WithConfigModuleLogsTheWarnings(t *testing.T) {
+	t.Setenv("JWT_SECRET", "x")
+	t.Setenv("METRICS_ETL_ENABLED", "true")
+	var warnings config.Warnings
+	app := fxtest.New(t, config.Module, Module, fx.Populate(&warnings), fx.NopLogger)
+	app.RequireStart().RequireStop()
+	if len(warnings) != 1 {
+		t.Fatalf("warnings = %q", warnings)
 	}
 }
