@@ -106,6 +106,12 @@ func TestPairing_ErrorAnswers(t *testing.T) {
 	expect(t, e.do(req{method: "POST", path: "/auth/pairings/" + code + "/approve"}), 401, `{"error":"Unauthorized"}`)
 	expect(t, e.do(req{method: "POST", path: "/auth/pairings/" + code + "/approve", auth: "garbage"}), 401, `{"error":"Unauthorized"}`)
 
+	// A valid JWT whose user is gone gets 404, not 500, and issues nothing.
+	ghost := mintWith(t, testSecret, "fedf1d98-c503-49a8-a576-9d634cc2d9b5")
+	expect(t, e.do(req{method: "POST", path: "/auth/pairings/" + code + "/approve", auth: ghost}), 404, `{"error":"User not found"}`)
+	expect(t, e.do(req{method: "POST", path: "/auth/tokens", body: `{"name":"x"}`, auth: ghost}), 404, `{"error":"User not found"}`)
+	expect(t, e.do(req{method: "POST", path: "/auth/pairings/" + id + "/exchange"}), 200, `{"status":"pending"}`)
+
 	// An expired pending pairing: 410 for both sides.
 	e.clk.Advance(600 * time.Second)
 	expect(t, e.do(approve(code)), 410, `{"error":"Pairing expired"}`)
