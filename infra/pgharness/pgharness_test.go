@@ -238,3 +238,17 @@ func TestMajorVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestStart_AsRootExplainsUnreachableDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the cluster as another user")
+	}
+	closed := filepath.Join(testDir(t), "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(context.Background(), Options{DataDir: filepath.Join(closed, "pgdata"), Ephemeral: true})
+	if err == nil || !strings.Contains(err.Error(), "not reachable by the \"postgres\" user") {
+		t.Fatalf("Start under a 0700 folder as root: %v", err)
+	}
+}
