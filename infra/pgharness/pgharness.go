@@ -26,6 +26,7 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DefaultDataDir is where `devflow serve` keeps its private cluster, relative to the
@@ -34,6 +35,10 @@ const DefaultDataDir = ".devflow/pgdata"
 
 // ErrDataDirInUse means another process runs a cluster from the same data directory.
 var ErrDataDirInUse = errors.New("data directory is in use by another process")
+
+// ErrDatabaseExists is CreateDatabase's error for a name already taken (the data
+// directory is kept between runs, so serve meets it on every start but the first).
+var ErrDatabaseExists = errors.New("database already exists")
 
 // Options configure Start.
 type Options struct {
@@ -121,7 +126,7 @@ func (c *Cluster) URL(dbname string) string {
 }
 
 // CreateDatabase creates database name as a copy of template ("" for the server's
-// default, template1).
+// default, template1). An existing name gives an error wrapping ErrDatabaseExists.
 func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) error {
 	conn, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
@@ -133,6 +138,9 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) err
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P04" { // duplicate_database
+			return fmt.Errorf("create database %s: %w", name, ErrDatabaseExists)
+		}
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil

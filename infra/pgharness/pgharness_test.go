@@ -187,8 +187,8 @@ func TestCreateDatabase_CopiesTemplate(t *testing.T) {
 	if name := queryString(t, copyConn, "SELECT current_database()"); name != "Copy-1" {
 		t.Fatalf("connected to %q", name)
 	}
-	if err := c.CreateDatabase(ctx, "tpl", ""); err == nil {
-		t.Fatal("creating an existing database succeeded")
+	if err := c.CreateDatabase(ctx, "tpl", ""); !errors.Is(err, ErrDatabaseExists) {
+		t.Fatalf("creating an existing database: %v, want ErrDatabaseExists", err)
 	}
 }
 
