@@ -139,7 +139,7 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) err
 	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P04" { // duplicate_database
-			return fmt.Errorf("create database %s: %w", name, ErrDatabaseExists)
+			return fmt.Errorf("create database %s: %w: %w", name, ErrDatabaseExists, err)
 		}
 		return fmt.Errorf("create database %s: %w", name, err)
 	}

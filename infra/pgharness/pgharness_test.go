@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // testDir returns a folder the cluster's user can reach even when the tests run as
@@ -187,8 +188,12 @@ func TestCreateDatabase_CopiesTemplate(t *testing.T) {
 	if name := queryString(t, copyConn, "SELECT current_database()"); name != "Copy-1" {
 		t.Fatalf("connected to %q", name)
 	}
-	if err := c.CreateDatabase(ctx, "tpl", ""); !errors.Is(err, ErrDatabaseExists) {
+	err := c.CreateDatabase(ctx, "tpl", "")
+	if !errors.Is(err, ErrDatabaseExists) {
 		t.Fatalf("creating an existing database: %v, want ErrDatabaseExists", err)
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "42P04" {
+		t.Fatalf("the server's error is not kept: %v", err)
 	}
 }
 
