@@ -1,6 +1,8 @@
 package authapi
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -170,7 +172,8 @@ func TestOAuth_GitHubRoundTrip(t *testing.T) {
 	form, accept := f.tokenForms[0], f.tokenAccept[0]
 	profileHeaders := f.profileReqs[0]
 	f.mu.Unlock()
-	if oauth.CodeChallenge(form.Get("code_verifier")) != q.Get("code_challenge") || len(form.Get("code_verifier")) != 43 {
+	sum := sha256.Sum256([]byte(form.Get("code_verifier")))
+	if base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") || len(form.Get("code_verifier")) != 43 {
 		t.Fatal("code_verifier does not match the code_challenge (PKCE S256)")
 	}
 	for k, v := range map[string]string{"client_id": "gh-id", "client_secret": "gh-secret", "code": "code-1",
