@@ -143,7 +143,8 @@ type Store interface {
 	// ReadAll returns up to max events strictly after position after, in log order.
 	// It never returns an event while an earlier one may still commit (gap safety).
 	ReadAll(ctx context.Context, after Position, max int) ([]Envelope, error)
-	// Head is the position of the last event a reader can see now.
+	// Head is the position of the last committed event: every event committed before
+	// the call is at or before it, so a projection that has passed Head has seen them.
 	Head(ctx context.Context) (Position, error)
 	// WaitForAppend blocks until an event may have been appended after the call
 	// started, or until ctx ends or timeout passes. It lets followers sleep instead of

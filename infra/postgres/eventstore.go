@@ -251,11 +251,12 @@ func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max i
 	return events, nil
 }
 
-// Head is the position of the last event a reader can see now.
+// Head is the position of the last committed event. It can lie beyond what ReadAll
+// returns yet (while an older transaction is still running), which is what waiting for
+// "everything committed before now" needs.
 func (s *EventStore) Head(ctx context.Context) (eventlog.Position, error) {
 	var txid, position int64
-	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events
-		WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, position DESC LIMIT 1`).Scan(&txid, &position)
+	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events ORDER BY txid DESC, position DESC LIMIT 1`).Scan(&txid, &position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventlog.Start, nil
 	}

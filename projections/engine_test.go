@@ -1,0 +1,284 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/eventlog/eventlogtest"
+	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/infra/testdb"
+	"github.com/devflow/backend/projections"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// counting is a trivial projection: per stream, how many events and the sum of their
+// "n" fields, plus one row per applied event id (a second apply of one event breaks
+// the primary key, so exactly-once is checked by the schema itself).
+type counting struct {
+	version int
+	onApply func(ctx context.Context, tx pgx.Tx) error
+	inApply *atomic.Int32
+	overlap *atomic.Bool
+}
+
+func (c *counting) Name() string     { return "counting" }
+func (c *counting) Version() int     { return c.version }
+func (c *counting) Tables() []string { return []string{"counting_streams", "counting_seen"} }
+
+func (c *counting) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+	if c.inApply != nil {
+		if c.inApply.Add(1) > 1 {
+			c.overlap.Store(true)
+		}
+		defer c.inApply.Add(-1)
+		time.Sleep(2 * time.Millisecond)
+	}
+	for _, e := range events {
+		if _, err := tx.Exec(ctx, `INSERT INTO counting_seen (event_id) VALUES ($1)`, e.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO counting_streams (stream_id, events, total)
+			VALUES ($1, 1, ($2::jsonb->>'n')::bigint)
+			ON CONFLICT (stream_id) DO UPDATE SET events = counting_streams.events + 1, total = counting_streams.total + excluded.total`,
+			e.StreamID, e.Data); err != nil {
+			return err
+		}
+		if c.onApply != nil {
+			if err := c.onApply(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func setup(t *testing.T) (*pgxpool.Pool, *postgres.EventStore) {
+	pool := testdb.Pool(t)
+	_, err := pool.Exec(context.Background(), `
+		CREATE TABLE counting_streams (stream_id text PRIMARY KEY, events bigint NOT NULL, total bigint NOT NULL);
+		CREATE TABLE counting_seen (event_id uuid PRIMARY KEY)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewEventStore(pool)
+	t.Cleanup(store.Close)
+	return pool, store
+}
+
+func appendEvents(t *testing.T, store eventlog.Store, streams, perStream int) {
+	t.Helper()
+	for s := 0; s < streams; s++ {
+		events := make([]eventlog.EventData, perStream)
+		for i := range events {
+			events[i] = eventlogtest.Event("Counted", fmt.Sprintf(`{"n":%d}`, i+1))
+		}
+		if _, err := store.Append(context.Background(), eventlog.Append{StreamID: fmt.Sprintf("s-%03d", s), Expected: eventlog.Any(), Events: events}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func rows(t *testing.T, pool *pgxpool.Pool, schema string) string {
+	t.Helper()
+	var out string
+	err := pool.QueryRow(context.Background(), fmt.Sprintf(
+		`SELECT coalesce(string_agg(format('%%s:%%s:%%s', stream_id, events, total), ',' ORDER BY stream_id), '') FROM %s.counting_streams`,
+		pgx.Identifier{schema}.Sanitize())).Scan(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func runToEnd(t *testing.T, pool *pgxpool.Pool, store eventlog.Store, p projections.Projection, batch int) {
+	t.Helper()
+	for {
+		n, err := projections.Step(context.Background(), pool, store, p, "public", batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func expected(streams, perStream int) string {
+	s := ""
+	for i := 0; i < streams; i++ {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprintf("s-%03d:%d:%d", i, perStream, perStream*(perStream+1)/2)
+	}
+	return s
+}
+
+func TestStep_InterruptedBatchesApplyExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	appendEvents(t, store, 10, 50)
+	p := &counting{version: 1}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ('counting', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	// Every few events, break the batch: cancel its context, or kill its connection.
+	interruptions := 0
+	p.onApply = func(ctx context.Context, tx pgx.Tx) error {
+		applied++
+		if applied%53 != 0 { // longer than a batch, so every other attempt gets through
+			return nil
+		}
+		interruptions++
+		if interruptions%2 == 0 {
+			_, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+			if err == nil {
+				return errors.New("connection survived termination")
+			}
+			return err
+		}
+		return context.Canceled
+	}
+	for done := false; !done; {
+		n, err := projections.Step(ctx, pool, store, p, "public", 40)
+		switch {
+		case err != nil:
+			continue // interrupted: the batch rolled back; try again
+		case n == 0:
+			done = true
+		}
+	}
+	if interruptions < 10 {
+		t.Fatalf("only %d interruptions; the test did not exercise failure", interruptions)
+	}
+	if got, want := rows(t, pool, "public"), expected(10, 50); got != want {
+		t.Fatalf("rows after interrupted run:\n%s\nwant\n%s", got, want)
+	}
+	cp := checkpoint(t, pool)
+	if cp.Ordinal != 500 {
+		t.Fatalf("ordinal = %d, want 500", cp.Ordinal)
+	}
+}
+
+func checkpoint(t *testing.T, pool *pgxpool.Pool) projections.Checkpoint {
+	t.Helper()
+	e := projections.NewEngine(pool, nil, quiet, projections.Options{}, nil)
+	cp, err := e.Checkpoint(context.Background(), "counting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func TestRebuildAndReplay_MatchIncremental(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	p := &counting{version: 1}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ('counting', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, 7, 30)
+	runToEnd(t, pool, store, p, 25)
+	incremental := rows(t, pool, "public")
+
+	var reports atomic.Int32
+	applied, err := projections.Replay(ctx, pool, store, p, "analysis", 16, func(projections.Progress) { reports.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != 210 || reports.Load() == 0 {
+		t.Fatalf("replay applied %d events with %d progress reports", applied, reports.Load())
+	}
+	if got := rows(t, pool, "analysis"); got != incremental {
+		t.Fatalf("replay rows\n%s\nwant\n%s", got, incremental)
+	}
+	if _, err := projections.Replay(ctx, pool, store, p, "analysis", 16, nil); err == nil {
+		t.Fatal("replay into an existing schema succeeded; it must refuse to mix results")
+	}
+
+	p.version = 2
+	if err := projections.Rebuild(ctx, pool, store, p, 16, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, pool, "public"); got != incremental {
+		t.Fatalf("rebuilt rows\n%s\nwant\n%s", got, incremental)
+	}
+	cp := checkpoint(t, pool)
+	if cp.Version != 2 || cp.Ordinal != 210 {
+		t.Fatalf("checkpoint after rebuild = %+v, want version 2, ordinal 210", cp)
+	}
+	// After the swap, incremental projection continues on the rebuilt tables.
+	appendEvents(t, store, 7, 30)
+	runToEnd(t, pool, store, p, 25)
+	var total int64
+	if err := pool.QueryRow(ctx, `SELECT sum(events) FROM counting_streams`).Scan(&total); err != nil || total != 420 {
+		t.Fatalf("events counted after rebuild and more appends = %d, %v; want 420", total, err)
+	}
+}
+
+func TestEngines_TwoReplicasNeverRunOneProjectionAtOnce(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	var inApply atomic.Int32
+	var overlap atomic.Bool
+	// Each engine has its own pool, as two processes would.
+	url := pool.Config().ConnString()
+	var engines []*projections.Engine
+	for i := 0; i < 2; i++ {
+		own, err := postgres.NewPool(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(own.Close)
+		ownStore := postgres.NewEventStore(own)
+		t.Cleanup(ownStore.Close)
+		p := &counting{version: 1, inApply: &inApply, overlap: &overlap}
+		e := projections.NewEngine(own, ownStore, quiet, projections.Options{BatchSize: 10, IdleWait: 20 * time.Millisecond}, []projections.Projection{p})
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Stop(context.Background()) })
+		engines = append(engines, e)
+	}
+	appendEvents(t, store, 20, 25)
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := engines[0].WaitFor(waitCtx, "counting", head); err != nil {
+		t.Fatal(err)
+	}
+	if overlap.Load() {
+		t.Fatal("two engines applied batches of one projection at the same time")
+	}
+	states := []string{engines[0].States()["counting"], engines[1].States()["counting"]}
+	if !(states[0] == projections.StateRunning && states[1] == projections.StateHeld ||
+		states[1] == projections.StateRunning && states[0] == projections.StateHeld) {
+		t.Fatalf("states = %v, want one running and one held", states)
+	}
+	if got, want := rows(t, pool, "public"), expected(20, 25); got != want {
+		t.Fatalf("rows\n%s\nwant\n%s", got, want)
+	}
+	for _, e := range engines {
+		if err := e.Ready(); err != nil {
+			t.Fatalf("engine not ready: %v", err)
+		}
+	}
+}
