@@ -382,3 +382,44 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// Status is a projection's progress as operators see it.
+type Status struct {
+	Checkpoint
+	BinaryVersion int    // the version this binary builds
+	State         string // this replica's runner state
+	Head          eventlog.Position
+	LagEvents     int64   // events between the checkpoint and the head
+	LagSeconds    float64 // age of the oldest event not yet applied; 0 when caught up
+}
+
+// Status reports every projection's checkpoint against the log head.
+func (e *Engine) Status(ctx context.Context) ([]Status, error) {
+	head, err := e.store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states := e.States()
+	out := make([]Status, 0, len(e.projections))
+	for _, p := range e.projections {
+		cp, err := readCheckpoint(ctx, e.pool, p.Name())
+		if err != nil {
+			cp = Checkpoint{Name: p.Name()} // never started: the whole log is lag
+		}
+		s := Status{Checkpoint: cp, BinaryVersion: p.Version(), State: states[p.Name()], Head: head}
+		if s.LagEvents, err = e.store.CountBetween(ctx, cp.Position, head); err != nil {
+			return nil, err
+		}
+		if s.LagEvents > 0 {
+			next, err := e.store.ReadAll(ctx, cp.Position, 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(next) > 0 {
+				s.LagSeconds = max(0, time.Since(next[0].RecordedAt).Seconds())
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

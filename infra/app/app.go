@@ -1,0 +1,135 @@
+// Package app wires devFlow's object graph with fx: configuration and logging, the
+// database (configured or private), the event log (PostgreSQL or EventStoreDB), the
+// projection engine, the HTTP API and every feature area.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/fx"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/infra/config"
+	"github.com/devflow/backend/infra/httpapi"
+	"github.com/devflow/backend/infra/httpapi/authapi"
+	"github.com/devflow/backend/infra/httpapi/telemetryapi"
+	"github.com/devflow/backend/infra/logging"
+	"github.com/devflow/backend/infra/metrics"
+	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/projections"
+	metricsprojection "github.com/devflow/backend/projections/metrics"
+	sessionsprojection "github.com/devflow/backend/projections/sessions"
+)
+
+// data is the data layer: database (configured or private), event log, projection
+// engine with every projection of the feature areas.
+var data = fx.Options(
+	logging.Module,
+	fx.WithLogger(logging.FxLogger),
+	fx.Provide(
+		provideDatabaseURL,
+		providePool,
+		provideEventStore,
+		provideEngine,
+	),
+)
+
+// CLI is what the operator commands start: the data layer and the feature areas'
+// projections, but no HTTP server, no runners and no background jobs. Configuration
+// comes from the environment like the server's.
+var CLI = fx.Options(
+	config.Module,
+	data,
+	// Commands print their results on stdout; keep it clean of routine logs.
+	fx.Decorate(func(c config.Config) *slog.Logger { return logging.New(os.Stderr, "warn") }),
+	fx.Provide(
+		fx.Annotate(func() projections.Projection { return metricsprojection.New(metricsprojection.Options{}) }, fx.ResultTags(`group:"projections"`)),
+		fx.Annotate(func() projections.Projection { return sessionsprojection.New() }, fx.ResultTags(`group:"projections"`)),
+	),
+)
+
+// Server is the whole service of `devflow serve`.
+var Server = fx.Options(
+	config.Module,
+	data,
+	metrics.Module,
+	httpapi.Module,
+	authapi.Module,
+	telemetryapi.Module,
+	fx.Provide(
+		fx.Annotate(func(p *pgxpool.Pool) httpapi.ReadinessCheck { return databaseCheck{p} }, fx.ResultTags(`group:"readiness"`)),
+		fx.Annotate(func(e *projections.Engine) httpapi.ReadinessCheck { return projectionsCheck{e} }, fx.ResultTags(`group:"readiness"`)),
+		projectionStatus,
+	),
+	fx.Invoke(func(lc fx.Lifecycle, e *projections.Engine) {
+		lc.Append(fx.Hook{OnStart: e.Start, OnStop: e.Stop})
+	}),
+	// Stopping drains HTTP for up to SHUTDOWN_TIMEOUT_SECONDS, then lets the runners
+	// finish their batch.
+	fx.StopTimeout(time.Minute),
+)
+
+// provideEventStore picks the event log: PostgreSQL by default, EventStoreDB when
+// EVENTSTORE_URL is set. The PostgreSQL store is provided either way for the areas
+// that append inside a state-table transaction.
+func provideEventStore(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (eventlog.Store, *postgres.EventStore, error) {
+	pg := postgres.NewEventStore(pool)
+	lc.Append(fx.StopHook(pg.Close))
+	if cfg.EventStoreURL == "" {
+		return pg, pg, nil
+	}
+	esdbStore, err := openEventStoreDB(lc, cfg.EventStoreURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return esdbStore, pg, nil
+}
+
+type engineParams struct {
+	fx.In
+	Config      config.Config
+	Pool        *pgxpool.Pool
+	Store       eventlog.Store
+	Log         *slog.Logger
+	Projections []projections.Projection `group:"projections"`
+}
+
+func provideEngine(p engineParams) *projections.Engine {
+	return projections.NewEngine(p.Pool, p.Store, p.Log, projections.Options{BatchSize: p.Config.MetricsETLBatchSize}, p.Projections)
+}
+
+// projectionStatus feeds the Prometheus projection gauges.
+func projectionStatus(e *projections.Engine) metrics.ProjectionStatusFunc {
+	return func(ctx context.Context) ([]metrics.ProjectionStatus, error) {
+		statuses, err := e.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]metrics.ProjectionStatus, len(statuses))
+		for i, s := range statuses {
+			out[i] = metrics.ProjectionStatus{Name: s.Name, Checkpoint: uint64(s.Ordinal),
+				Head: uint64(s.Ordinal + s.LagEvents), LagEvents: uint64(s.LagEvents), LagSeconds: s.LagSeconds}
+		}
+		return out, nil
+	}
+}
+
+// projectionsCheck is the /ready projections check.
+type projectionsCheck struct{ engine *projections.Engine }
+
+func (projectionsCheck) Name() string { return "projections" }
+
+func (c projectionsCheck) Check(context.Context) error { return c.engine.Ready() }
+
+// Data is the data layer as the CLI commands use it.
+type Data struct {
+	fx.In
+	Config config.Config
+	Pool   *pgxpool.Pool
+	Store  eventlog.Store
+	Engine *projections.Engine
+}

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/fx"
+
+	"github.com/devflow/backend/infra/config"
+	"github.com/devflow/backend/infra/pgharness"
+	"github.com/devflow/backend/infra/postgres"
+)
+
+// DatabaseURL is the PostgreSQL URL the service uses, after the private cluster (if any)
+// has started.
+type DatabaseURL string
+
+// provideDatabaseURL returns the configured database, or starts the private cluster in
+// the data folder when none is configured, and stops it with the app.
+func provideDatabaseURL(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (DatabaseURL, error) {
+	if url, ok := cfg.DatabaseURL(); ok {
+		return DatabaseURL(url), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log.Info("no DATABASE_URL or DB_* set; starting a private PostgreSQL", "data_dir", cfg.DataDir)
+	cluster, err := pgharness.Start(ctx, pgharness.Options{DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return "", fmt.Errorf("private PostgreSQL: %w", err)
+	}
+	lc.Append(fx.StopHook(func(ctx context.Context) error { return cluster.Stop(ctx) }))
+	// The data folder is kept between runs, so the database usually exists already.
+	var pgErr *pgconn.PgError
+	if err := cluster.CreateDatabase(ctx, "devflow", ""); err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") {
+		return "", err
+	}
+	log.Info("private PostgreSQL ready", "port", cluster.Port())
+	return DatabaseURL(cluster.URL("devflow")), nil
+}
+
+// providePool migrates (unless MIGRATE_ON_START=false) and opens the pool.
+func providePool(lc fx.Lifecycle, url DatabaseURL, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(ctx, string(url), log); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := postgres.NewPool(ctx, string(url))
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(pool.Close))
+	return pool, nil
+}
+
+// databaseCheck is the /ready database check: a trivial query within 2 seconds.
+type databaseCheck struct{ pool *pgxpool.Pool }
+
+func (databaseCheck) Name() string { return "database" }
+
+func (c databaseCheck) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var one int
+	if err := c.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return errors.New("unreachable")
+	}
+	return nil
+}
