@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
@@ -30,13 +33,16 @@ func provideDatabaseURL(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (D
 	defer cancel()
 	log.Info("no DATABASE_URL or DB_* set; starting a private PostgreSQL", "data_dir", cfg.DataDir)
 	cluster, err := pgharness.Start(ctx, pgharness.Options{DataDir: cfg.DataDir, Logger: log})
+	if errors.Is(err, pgharness.ErrDataDirInUse) {
+		// A running `devflow serve` owns the cluster: CLI commands use it as it is.
+		return attachRunning(cfg.DataDir)
+	}
 	if err != nil {
 		return "", fmt.Errorf("private PostgreSQL: %w", err)
 	}
 	lc.Append(fx.StopHook(func(ctx context.Context) error { return cluster.Stop(ctx) }))
 	// The data folder is kept between runs, so the database usually exists already.
-	var pgErr *pgconn.PgError
-	if err := cluster.CreateDatabase(ctx, "devflow", ""); err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") {
+	if err := cluster.CreateDatabase(ctx, "devflow", ""); err != nil && !errors.Is(err, pgharness.ErrDatabaseExists) {
 		return "", err
 	}
 	log.Info("private PostgreSQL ready", "port", cluster.Port())
@@ -73,4 +79,22 @@ func (c databaseCheck) Check(ctx context.Context) error {
 		return errors.New("unreachable")
 	}
 	return nil
+}
+
+// attachRunning returns the URL of the private cluster another process runs from
+// dataDir, read from the server's postmaster.pid (its fourth line is the port).
+func attachRunning(dataDir string) (DatabaseURL, error) {
+	raw, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return "", fmt.Errorf("private PostgreSQL is in use but not readable: %w", err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 4 {
+		return "", fmt.Errorf("private PostgreSQL is starting; try again")
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil {
+		return "", fmt.Errorf("private PostgreSQL: bad postmaster.pid: %w", err)
+	}
+	return DatabaseURL(fmt.Sprintf("postgres://postgres@127.0.0.1:%d/devflow?sslmode=disable", port)), nil
 }
