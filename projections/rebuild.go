@@ -27,6 +27,7 @@ type ProgressFunc func(Progress)
 
 type tracker struct {
 	name    string
+	head    eventlog.Position // the log head when the pass started
 	total   int64
 	applied int64
 	start   time.Time
@@ -44,7 +45,7 @@ func newTracker(ctx context.Context, store eventlog.Store, name string, report P
 		return nil, err
 	}
 	now := time.Now()
-	return &tracker{name: name, total: total, start: now, report: report}, nil
+	return &tracker{name: name, head: head, total: total, start: now, report: report}, nil
 }
 
 func (t *tracker) add(n int, done bool) {
@@ -98,17 +99,21 @@ func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema 
 	})
 }
 
-// fill applies the log from Start into schema, batch by batch, until a read comes back
-// short (caught up with the log as it was a moment ago). It returns where it stopped.
-func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, t *tracker) (eventlog.Position, error) {
+// fill applies the log from Start into schema, batch by batch, until it has passed
+// target (the head when the pass started). Reads can come back empty before that while
+// an older transaction is still open somewhere; then it waits for the log to move.
+func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, target eventlog.Position, t *tracker) (eventlog.Position, error) {
 	pos := eventlog.Start
-	for {
+	for pos.Less(target) {
 		events, err := store.ReadAll(ctx, pos, batchSize)
 		if err != nil {
 			return pos, err
 		}
 		if len(events) == 0 {
-			return pos, nil
+			if err := store.WaitForAppend(ctx, 50*time.Millisecond); err != nil {
+				return pos, err
+			}
+			continue
 		}
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyBatch(ctx, tx, p, schema, events) })
 		if err != nil {
@@ -116,10 +121,8 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 		}
 		pos = events[len(events)-1].Position
 		t.add(len(events), false)
-		if len(events) < batchSize {
-			return pos, nil
-		}
 	}
+	return pos, nil
 }
 
 // Rebuild replays the whole log into fresh copies of p's tables while the live tables
@@ -136,7 +139,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pr
 	if err != nil {
 		return err
 	}
-	pos, err := fill(ctx, pool, store, p, schema, batchSize, t)
+	pos, err := fill(ctx, pool, store, p, schema, batchSize, t.head, t)
 	if err != nil {
 		return err
 	}
@@ -199,7 +202,7 @@ func Replay(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pro
 	if err != nil {
 		return 0, err
 	}
-	if _, err := fill(ctx, pool, store, p, schema, batchSize, t); err != nil {
+	if _, err := fill(ctx, pool, store, p, schema, batchSize, t.head, t); err != nil {
 		return t.applied, err
 	}
 	t.add(0, true)

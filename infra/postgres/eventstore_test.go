@@ -91,6 +91,7 @@ func TestReadAll_GapSafeUnderConcurrentWriters(t *testing.T) {
 	seen := map[ids.ID]int{}
 	pos := eventlog.Start
 	finished := false
+	deadline := time.After(2 * time.Minute)
 	for {
 		page, err := store.ReadAll(ctx, pos, 500)
 		if err != nil {
@@ -106,12 +107,14 @@ func TestReadAll_GapSafeUnderConcurrentWriters(t *testing.T) {
 		if len(page) > 0 {
 			continue
 		}
-		if finished {
+		if finished && len(seen) >= writers*perWriter {
 			break
 		}
 		select {
 		case <-writersDone:
-			finished = true // one more read picks up the last commits
+			finished = true
+		case <-deadline:
+			t.Fatalf("follower saw %d of %d events within two minutes", len(seen), writers*perWriter)
 		default:
 			_ = store.WaitForAppend(ctx, 20*time.Millisecond)
 		}
