@@ -17,9 +17,9 @@ import (
 // Provider is the resolved INSIGHTS_PROVIDER (decision D24).
 type Provider int
 
-// The providers an evaluation can meet at gate 1.
+// The providers an evaluation can meet at gate 1 (the zero value is none of them).
 const (
-	ProviderOff Provider = iota
+	ProviderOff Provider = iota + 1
 	ProviderGeminiNotConfigured
 	ProviderGemini
 	ProviderRules
@@ -98,6 +98,9 @@ type Evaluator struct {
 func NewEvaluator(cfg Config, d Deps) *Evaluator {
 	if d.Store == nil || d.Locker == nil || d.Read == nil || d.Sessions == nil || d.Metrics == nil {
 		panic("insights: nil port")
+	}
+	if cfg.Provider < ProviderOff || cfg.Provider > ProviderRules {
+		panic("insights: no provider")
 	}
 	if cfg.Provider == ProviderGemini && d.LLM == nil {
 		panic("insights: gemini provider without an LLM")
@@ -195,7 +198,7 @@ func (e *Evaluator) evaluate(ctx context.Context, user ids.ID, mode Mode) (Outco
 		ev.Source = insight.SourceGemini
 		reply, err = e.d.LLM.Generate(ctx, input)
 		if err != nil {
-			if ctx.Err() != nil { // the caller gave up; not the model's failure
+			if errors.Is(ctx.Err(), context.Canceled) { // the caller went away; not the model's failure
 				return Outcome{}, ctx.Err()
 			}
 			e.d.Log.Warn("gemini call failed", "user_id", user.String(), "rule", rule, "error", err.Error())
