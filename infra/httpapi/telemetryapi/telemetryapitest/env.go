@@ -72,7 +72,24 @@ type Env struct {
 // New starts the service on a fresh database.
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
-	return NewOnPool(t, testdb.Pool(t), opts)
+	return NewOnPool(t, Pool(t), opts)
+}
+
+// Pool is a pool on a fresh database, large enough for the engine's runners (each holds
+// a leader connection, and a batch takes two more) beside the HTTP handlers.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // NewOnPool starts the service on pool.
