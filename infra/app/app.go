@@ -17,11 +17,13 @@ import (
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/httpapi/authapi"
 	"github.com/devflow/backend/infra/httpapi/telemetryapi"
+	"github.com/devflow/backend/infra/insights"
 	"github.com/devflow/backend/infra/logging"
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/projections"
 	metricsprojection "github.com/devflow/backend/projections/metrics"
+	recommendationsprojection "github.com/devflow/backend/projections/recommendations"
 	sessionsprojection "github.com/devflow/backend/projections/sessions"
 )
 
@@ -49,6 +51,7 @@ var CLI = fx.Options(
 	fx.Provide(
 		fx.Annotate(func() projections.Projection { return metricsprojection.New(metricsprojection.Options{}) }, fx.ResultTags(`group:"projections"`)),
 		fx.Annotate(func() projections.Projection { return sessionsprojection.New() }, fx.ResultTags(`group:"projections"`)),
+		fx.Annotate(func() projections.Projection { return recommendationsprojection.New() }, fx.ResultTags(`group:"projections"`)),
 	),
 )
 
@@ -60,6 +63,7 @@ var Server = fx.Options(
 	httpapi.Module,
 	authapi.Module,
 	telemetryapi.Module,
+	insights.Module,
 	fx.Provide(
 		fx.Annotate(func(p *pgxpool.Pool) httpapi.ReadinessCheck { return databaseCheck{p} }, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(func(e *projections.Engine) httpapi.ReadinessCheck { return projectionsCheck{e} }, fx.ResultTags(`group:"readiness"`)),
