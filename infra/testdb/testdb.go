@@ -8,6 +8,12 @@
 // The server is TEST_DATABASE_URL when that is set (a URL of any database on a server
 // where its user may CREATE DATABASE). Otherwise it is a private, ephemeral PostgreSQL
 // cluster shared by all test processes of one `go test` run (see shared.go).
+//
+// Databases are isolated, the server is not: transaction ids, and so the
+// pg_snapshot_xmin horizon the event log reads up to, are cluster-wide. A transaction
+// open in another test's database holds that horizon back for a moment, so code that
+// reads the log "to the end" must wait for the head position, not stop at the first
+// empty read.
 package testdb
 
 import (
