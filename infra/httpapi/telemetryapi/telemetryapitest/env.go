@@ -213,7 +213,7 @@ func (e *Env) CatchUp() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	head, err := e.Store.Head(ctx)
+	head, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -232,4 +232,83 @@ func (e *Env) Count(sql string, args ...any) int {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+// Run applies projection p up to the log's committed head in batches of batchSize, the way the
+// engine's runner does (checkpoint in the same transaction), without the engine.
+func (e *Env) Run(p projections.Projection, batchSize int) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.Pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.Name(), p.Version()); err != nil {
+		e.t.Fatal(err)
+	}
+	head, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := projections.Step(ctx, e.Pool, e.Store, p, "public", batchSize)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n > 0 {
+			continue
+		}
+		// Nothing readable: done, unless a transaction elsewhere in the cluster still
+		// hides committed events from readers (gap safety); then wait for it.
+		var cp projections.Checkpoint
+		if cp, err = e.Engine.Checkpoint(ctx, p.Name()); err != nil {
+			e.t.Fatal(err)
+		}
+		if !cp.Position.Less(head) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("projection %s stuck at %v, head %v", p.Name(), cp.Position, head)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Rows dumps tables of schema as sorted text, for comparing read models.
+func (e *Env) Rows(schema string, tables ...string) string {
+	e.t.Helper()
+	var out string
+	for _, table := range tables {
+		var rows string
+		err := e.Pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM %s.%s t`,
+			schema, table)).Scan(&rows)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out += "== " + table + "\n" + rows + "\n"
+	}
+	return out
+}
+
+// Settle waits until readers of the log can see every committed event, i.e. no
+// transaction elsewhere in the cluster holds the gap-safe head back. Replay and rebuild
+// stop at the gap-safe head, so tests comparing their rows call this first.
+func (e *Env) Settle() {
+	e.t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		committed, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		head, err := e.Store.Head(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if head == committed {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("log head %v stays behind the committed head %v", head, committed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

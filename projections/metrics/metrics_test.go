@@ -1,0 +1,202 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devflow/backend/domain/ids"
+	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
+	"github.com/devflow/backend/infra/httpapi/telemetryapi/telemetryapitest"
+	"github.com/devflow/backend/infra/testdb"
+	"github.com/devflow/backend/projections"
+	"github.com/devflow/backend/projections/metrics"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+var tables = metrics.New(metrics.Options{}).Tables()
+
+type sent struct {
+	user   ids.ID
+	events []tt.Event
+}
+
+// ingest posts generated telemetry of three users, two sessions each, crossing a UTC
+// midnight, in extension-sized batches (some resent), and returns what was sent.
+func ingest(t *testing.T, e *telemetryapitest.Env) []sent {
+	t.Helper()
+	var all []sent
+	for u := range 3 {
+		user := e.NewUser()
+		var mine []tt.Event
+		for s := range 2 {
+			g := tt.NewGenerator(uint64(10*u+s), ids.New().String(), time.Date(2026, 11, 26, 23, 57+s, 0, 0, time.UTC))
+			for b := range 4 {
+				batch := g.Events(150)
+				for range 1 + b%2 { // every other batch is resent
+					if r := e.Do("POST", "/telemetry", user.Token, tt.Payload(batch...)); r.Status != 202 {
+						t.Fatalf("ingest: %s", r)
+					}
+				}
+				mine = append(mine, batch...)
+			}
+		}
+		all = append(all, sent{user: user.ID, events: mine})
+	}
+	return all
+}
+
+func TestMetrics_RebuildAndReplayMatchIncremental(t *testing.T) {
+	ctx := context.Background()
+	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
+	ingest(t, e)
+	live := metrics.New(metrics.Options{})
+	e.Run(live, 97) // odd batches cut through sessions and days
+	incremental := e.Rows("public", tables...)
+	if strings.Count(incremental, "\n") < 50 {
+		t.Fatalf("too few rows to compare:\n%s", incremental)
+	}
+
+	e.Settle()
+	if _, err := projections.Replay(ctx, e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v2"}), "analysis", 5000, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Rows("analysis", tables...); got != incremental {
+		t.Fatalf("replay differs from incremental:\n%s\nvs\n%s", got, incremental)
+	}
+	e.Settle()
+	if err := projections.Rebuild(ctx, e.Pool, e.Store, live, 1000, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Rows("public", tables...); got != incremental {
+		t.Fatalf("rebuild differs from incremental:\n%s\nvs\n%s", got, incremental)
+	}
+}
+
+// nodeTotals is the Node implementation's ETL over the same events: line width per
+// text_change (formula v1), switch and rapid counts, per user and UTC day and per
+// session.
+type nodeTotals struct{ added, deleted, switches, rapid int64 }
+
+func nodeETL(all []sent) (map[string]nodeTotals, map[string]nodeTotals) {
+	daily, sessions := map[string]nodeTotals{}, map[string]nodeTotals{}
+	for _, s := range all {
+		for _, ev := range s.events {
+			at, _ := time.Parse(time.RFC3339Nano, ev["timestamp"].(string))
+			dk := s.user.String() + " " + at.UTC().Format("2006-01-02")
+			sk := ev["session_id"].(string)
+			var n nodeTotals
+			switch ev["type"] {
+			case "text_change":
+				m := ev["metrics"].(map[string]any)
+				width := 0
+				if rs, ok := m["affected_line_ranges"].([]map[string]any); ok {
+					for _, r := range rs {
+						if r["end"].(int) >= r["start"].(int) {
+							width += r["end"].(int) - r["start"].(int) + 1
+						}
+					}
+				}
+				if m["characters_added"].(int) > 0 {
+					n.added = int64(width)
+				}
+				if m["characters_deleted"].(int) > 0 {
+					n.deleted = int64(width)
+				}
+			case "editor_switch":
+				n.switches = 1
+				if ev["metrics"].(map[string]any)["is_rapid_context_switching"] == true {
+					n.rapid = 1
+				}
+			default:
+				continue
+			}
+			d := daily[dk]
+			d.added, d.deleted, d.switches, d.rapid = d.added+n.added, d.deleted+n.deleted, d.switches+n.switches, d.rapid+n.rapid
+			daily[dk] = d
+			x := sessions[sk]
+			x.added, x.deleted, x.switches, x.rapid = x.added+n.added, x.deleted+n.deleted, x.switches+n.switches, x.rapid+n.rapid
+			sessions[sk] = x
+		}
+	}
+	return daily, sessions
+}
+
+func format(m map[string]nodeTotals) string {
+	var lines []string
+	for k, v := range m {
+		lines = append(lines, fmt.Sprintf("%s %d %d %d %d", k, v.added, v.deleted, v.switches, v.rapid))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func query(t *testing.T, e *telemetryapitest.Env, sql string) string {
+	t.Helper()
+	rows, err := e.Pool.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		var k string
+		var a, d, s, r int64
+		if err := rows.Scan(&k, &a, &d, &s, &r); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("%s %d %d %d %d", k, a, d, s, r))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func TestMetrics_ReplayWithV1ReproducesNodeNumbers(t *testing.T) {
+	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
+	all := ingest(t, e)
+	e.Settle()
+	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v1"}), "node_v1", 500, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantDaily, wantSessions := nodeETL(all)
+	gotDaily := query(t, e, `SELECT user_id::text || ' ' || to_char(day, 'YYYY-MM-DD'), lines_added, lines_deleted, switch_count, rapid_switch_count FROM node_v1.metrics_daily`)
+	if want := format(wantDaily); gotDaily != want {
+		t.Fatalf("v1 daily rows\n%s\nwant (Node)\n%s", gotDaily, want)
+	}
+	gotSessions := query(t, e, `SELECT session_id::text, lines_added, lines_deleted, switch_count, rapid_switch_count FROM node_v1.metrics_session`)
+	if want := format(wantSessions); gotSessions != want {
+		t.Fatalf("v1 session rows\n%s\nwant (Node)\n%s", gotSessions, want)
+	}
+	if strings.Count(gotDaily, "\n") < 5 {
+		t.Fatalf("too few days to compare: %s", gotDaily)
+	}
+
+	// The live formula counts the generator's multi-line pastes as lines; v1 does not.
+	e.Settle()
+	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{}), "live_v2", 500, nil); err != nil {
+		t.Fatal(err)
+	}
+	var v1, v2 int64
+	if err := e.Pool.QueryRow(context.Background(), `SELECT (SELECT sum(lines_added) FROM node_v1.metrics_daily), (SELECT sum(lines_added) FROM live_v2.metrics_daily)`).Scan(&v1, &v2); err != nil {
+		t.Fatal(err)
+	}
+	if v2 <= v1 {
+		t.Fatalf("v2 added %d lines, v1 %d; v2 must count pastes by their lines", v2, v1)
+	}
+}
+
+func TestMetrics_OptionsSelectTheFormula(t *testing.T) {
+	if metrics.New(metrics.Options{}).Formula().String() != "v2" || metrics.New(metrics.Options{LineCounter: "v1"}).Formula().String() != "v1" {
+		t.Fatal("formula selection")
+	}
+	if metrics.Version != int(metrics.LiveFormula) {
+		t.Fatal("the version must name the live formula")
+	}
+	if (metrics.Options{LineCounter: "v3"}).Validate() == nil {
+		t.Fatal("v3 accepted")
+	}
+}
