@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,16 +156,15 @@ func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Resu
 		s.arena = make([]byte, 0, need)
 	}
 	s.arena = s.arena[:0]
-	var lastSessionRaw []byte
-	var lastSession ids.ID
-	var tsBuf [64]byte
-
 	for i, ev := range events.Elements() {
-		clientType, ok := telemetry.QuickCheck(ev)
+		checked, ok := telemetry.QuickCheck(ev)
 		var details []Detail
 		if !ok {
 			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
-				clientType = ev.Get("type").Str()
+				var err error
+				if checked, err = telemetry.Identify(ev); err != nil {
+					return res, nil, fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
+				}
 			}
 		}
 		if len(details) == 0 {
@@ -206,23 +204,10 @@ func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Resu
 			continue
 		}
 		s.seen[id] = struct{}{}
-
-		sid := ev.Get("session_id").StrBytes(tsBuf[:0])
-		if !bytes.Equal(sid, lastSessionRaw) {
-			parsed, ok := parseUUID(sid)
-			if !ok {
-				return res, nil, fmt.Errorf("event %d: valid event with session id %q", i, sid)
-			}
-			lastSession, lastSessionRaw = parsed, append(lastSessionRaw[:0], sid...)
-		}
-		at, err := telemetry.ParseTimestamp(ev.Get("timestamp").StrBytes(tsBuf[:0]))
-		if err != nil {
-			return res, nil, fmt.Errorf("event %d: valid event with bad timestamp: %w", i, err)
-		}
 		start := len(s.arena)
 		s.arena = telemetry.AppendRecorded(s.arena, machineTimestamp, ev.Raw())
-		s.valid = append(s.valid, validEvent{session: lastSession, at: at, data: eventlog.EventData{
-			ID: id, Type: telemetry.EventType(clientType), SchemaVersion: telemetry.SchemaVersion,
+		s.valid = append(s.valid, validEvent{session: checked.SessionID, at: checked.Time, data: eventlog.EventData{
+			ID: id, Type: telemetry.EventType(checked.ClientType), SchemaVersion: telemetry.SchemaVersion,
 			Data: s.arena[start:len(s.arena):len(s.arena)], Metadata: metadata,
 		}})
 	}
@@ -435,21 +420,4 @@ func decode(raw []byte) any {
 		return nil
 	}
 	return v
-}
-
-// parseUUID parses a canonical 8-4-4-4-12 UUID in any case without allocating.
-func parseUUID(s []byte) (ids.ID, bool) {
-	var id ids.ID
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, false
-	}
-	j := 0
-	for _, g := range [5][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}} {
-		n, err := hex.Decode(id[j:], s[g[0]:g[1]])
-		if err != nil {
-			return ids.Nil, false
-		}
-		j += n
-	}
-	return id, true
 }

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"bytes"
-	"slices"
 )
 
 // Canonicalizer writes the canonical form of JSON values (decision D16): object keys
@@ -21,9 +20,9 @@ type Canonicalizer struct {
 }
 
 type member struct {
-	keyOff, keyLen int32
-	node           int32
-	seq            int32
+	key   []byte // decoded key: in the source, or in keys when it had escapes
+	node  int32
+	plain bool // the key had no escapes, so it needs none
 }
 
 // Canonical returns the canonical form of v. The result is valid until the next call.
@@ -47,6 +46,10 @@ func (c *Canonicalizer) write(v Value, lowerSessionID bool) {
 	case KindFalse:
 		c.out = append(c.out, "false"...)
 	case KindNumber:
+		if raw := v.Raw(); isPlainInteger(raw) {
+			c.out = append(c.out, raw...)
+			break
+		}
 		d := parseDecimal(v.Raw(), c.num)
 		c.num = d.digits
 		c.out = d.appendCanonical(c.out)
@@ -54,56 +57,52 @@ func (c *Canonicalizer) write(v Value, lowerSessionID bool) {
 		c.writeString(v, false)
 	case KindArray:
 		c.out = append(c.out, '[')
-		first := true
-		for e := range v.children() {
-			if !first {
+		end := v.i + n.size
+		for e := v.i + 1; e < end; e += v.d.nodes[e].size {
+			if e != v.i+1 {
 				c.out = append(c.out, ',')
 			}
-			first = false
-			c.write(e, false)
+			c.write(Value{d: v.d, i: e}, false)
 		}
 		c.out = append(c.out, ']')
 	case KindObject:
 		base := len(c.members)
 		keyBase := len(c.keys)
-		seq := int32(0)
-		for m := range v.children() {
-			mn := m.n()
-			off := len(c.keys)
-			raw := v.d.src[mn.keyStart:mn.keyEnd]
+		end := v.i + n.size
+		for m := v.i + 1; m < end; m += v.d.nodes[m].size {
+			mn := &v.d.nodes[m]
+			key := v.d.src[mn.keyStart:mn.keyEnd]
 			if mn.flags&flagKeyEsc != 0 {
-				c.keys, _ = unescape(c.keys, raw)
-			} else {
-				c.keys = append(c.keys, raw...)
+				off := len(c.keys)
+				c.keys, _ = unescape(c.keys, key)
+				key = c.keys[off:len(c.keys):len(c.keys)]
 			}
-			c.members = append(c.members, member{keyOff: int32(off), keyLen: int32(len(c.keys) - off), node: m.i, seq: seq})
-			seq++
+			c.members = append(c.members, member{key: key, node: m, plain: mn.flags&flagKeyEsc == 0})
 		}
 		ms := c.members[base:]
-		keys := c.keys
-		key := func(m member) []byte { return keys[m.keyOff : m.keyOff+m.keyLen] }
-		slices.SortFunc(ms, func(a, b member) int {
-			if r := bytes.Compare(key(a), key(b)); r != 0 {
-				return r
+		// Insertion sort: objects are small, and it is stable, so of a repeated key
+		// the last occurrence stays last.
+		for i := 1; i < len(ms); i++ {
+			for j := i; j > 0 && bytes.Compare(ms[j-1].key, ms[j].key) > 0; j-- {
+				ms[j-1], ms[j] = ms[j], ms[j-1]
 			}
-			return int(a.seq - b.seq)
-		})
+		}
 		c.out = append(c.out, '{')
 		first := true
-		for i := 0; i < len(ms); i++ {
-			m := c.members[base+i]
+		for i := range ms {
+			m := ms[i]
 			// Of a repeated key only the last occurrence counts.
-			if i+1 < len(ms) && bytes.Equal(key(m), key(c.members[base+i+1])) {
+			if i+1 < len(ms) && bytes.Equal(m.key, ms[i+1].key) {
 				continue
 			}
 			if !first {
 				c.out = append(c.out, ',')
 			}
 			first = false
-			c.out = appendCanonicalString(c.out, c.keys[m.keyOff:m.keyOff+m.keyLen])
+			c.out = appendCanonicalString(c.out, m.key, m.plain)
 			c.out = append(c.out, ':')
 			child := Value{d: v.d, i: m.node}
-			if lowerSessionID && child.n().kind == KindString && string(c.keys[m.keyOff:m.keyOff+m.keyLen]) == "session_id" {
+			if lowerSessionID && child.n().kind == KindString && string(m.key) == "session_id" {
 				c.writeString(child, true)
 			} else {
 				c.write(child, false)
@@ -119,7 +118,9 @@ func (c *Canonicalizer) writeString(v Value, lower bool) {
 	n := v.n()
 	raw := v.d.src[n.start+1 : n.end-1]
 	if n.flags&flagEscaped == 0 && !lower {
-		c.out = appendCanonicalString(c.out, raw)
+		// Without escapes the text is canonical already: control characters and
+		// quotes cannot appear unescaped.
+		c.out = append(c.out, v.d.src[n.start:n.end]...)
 		return
 	}
 	start := len(c.keys)
@@ -132,14 +133,19 @@ func (c *Canonicalizer) writeString(v Value, lower bool) {
 			}
 		}
 	}
-	c.out = appendCanonicalString(c.out, s)
+	c.out = appendCanonicalString(c.out, s, false)
 	c.keys = c.keys[:start]
 }
 
-// appendCanonicalString quotes decoded text, escaping only what JSON requires.
-func appendCanonicalString(dst, s []byte) []byte {
+// appendCanonicalString quotes decoded text, escaping only what JSON requires. plain
+// says s is known to need no escaping.
+func appendCanonicalString(dst, s []byte, plain bool) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
+	if plain {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	for _, b := range s {
 		switch {
 		case b == '"' || b == '\\':

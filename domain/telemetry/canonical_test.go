@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/devflow/backend/domain/ids"
 )
 
 func canonical(t testing.TB, src string) string {
@@ -94,6 +96,12 @@ func TestEventID_DependsOnUserAndContent(t *testing.T) {
 		return e.String()
 	}
 	u1, u2 := "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	// EventID is ids.FromContent over the user and the canonical form.
+	canon := []byte(`{"a":1}`)
+	fast, _ := EventID(mustID(u1), canon, nil)
+	if slow := ids.FromContent(eventNamespace, append(idBytes(mustID(u1)), canon...)); fast != slow {
+		t.Fatalf("EventID %s, ids.FromContent %s", fast, slow)
+	}
 	a := id(u1, `{"type":"file_save","n":240}`)
 	if b := id(u1, `{"n":240.0, "type":"file_save"}`); a != b {
 		t.Errorf("same content, different ids %s %s", a, b)

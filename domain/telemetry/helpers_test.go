@@ -9,3 +9,5 @@ import (
 func mustID(s string) ids.ID { return ids.MustParse(s) }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func idBytes(id ids.ID) []byte { return id[:] }

@@ -150,31 +150,43 @@ func (v Value) Key() string {
 	return string(b)
 }
 
-// keyEquals compares a member's key with k without allocating.
-func (v Value) keyEquals(k string) bool {
-	n := v.n()
-	raw := v.d.src[n.keyStart:n.keyEnd]
-	if n.flags&flagKeyEsc == 0 {
-		return string(raw) == k
-	}
-	var buf [64]byte
-	b, _ := unescape(buf[:0], raw)
-	return string(b) == k
-}
-
 // Get returns the member named k of an object (the last one when a key repeats, as
 // encoding/json decodes it), or an absent Value.
 func (v Value) Get(k string) Value {
-	var found Value
-	if !v.Is(KindObject) {
-		return found
+	var out [1]Value
+	v.fields([]string{k}, out[:])
+	return out[0]
+}
+
+// fields finds the members named keys[i] in one pass over an object and stores them in
+// out[i] (absent when missing; the last one when a key repeats). On a non-object every
+// out[i] is absent.
+func (v Value) fields(keys []string, out []Value) {
+	for i := range out {
+		out[i] = Value{}
 	}
-	for m := range v.children() {
-		if m.keyEquals(k) {
-			found = m
+	if v.d == nil {
+		return
+	}
+	n := &v.d.nodes[v.i]
+	if n.kind != KindObject {
+		return
+	}
+	end := v.i + n.size
+	var buf [64]byte
+	for c := v.i + 1; c < end; c += v.d.nodes[c].size {
+		cn := &v.d.nodes[c]
+		key := v.d.src[cn.keyStart:cn.keyEnd]
+		if cn.flags&flagKeyEsc != 0 {
+			key, _ = unescape(buf[:0], key)
+		}
+		for j, k := range keys {
+			if string(key) == k {
+				out[j] = Value{d: v.d, i: c}
+				break
+			}
 		}
 	}
-	return found
 }
 
 // Str returns the decoded string of a string node.

@@ -76,7 +76,12 @@ func parseDecimal(raw []byte, buf []byte) decimal {
 // isInteger reports whether the number has no fractional part.
 func (d decimal) isInteger() bool { return d.exp >= 0 }
 
-// appendCanonical writes the canonical text of the number (only used for hashing).
+// maxPlainDigits is the longest integer written out in digits in the canonical form.
+const maxPlainDigits = 40
+
+// appendCanonical writes the canonical text of the number (only used for hashing): an
+// integer as plain digits (so a plain JSON integer is its own canonical form), anything
+// else as digits, 'e' and a power of ten.
 func (d decimal) appendCanonical(dst []byte) []byte {
 	if len(d.digits) == 0 {
 		return append(dst, '0')
@@ -85,11 +90,28 @@ func (d decimal) appendCanonical(dst []byte) []byte {
 		dst = append(dst, '-')
 	}
 	dst = append(dst, d.digits...)
-	if d.exp != 0 {
-		dst = append(dst, 'e')
-		dst = strconv.AppendInt(dst, d.exp, 10)
+	if d.exp >= 0 && int64(len(d.digits))+d.exp <= maxPlainDigits {
+		for range d.exp {
+			dst = append(dst, '0')
+		}
+		return dst
 	}
-	return dst
+	dst = append(dst, 'e')
+	return strconv.AppendInt(dst, d.exp, 10)
+}
+
+// isPlainInteger reports whether raw is an integer written as digits only (no fraction,
+// no exponent) and not "-0": such text is already canonical.
+func isPlainInteger(raw []byte) bool {
+	if len(raw) > maxPlainDigits {
+		return false
+	}
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return string(raw) != "-0"
 }
 
 // Int returns the value of a number node as an int64, saturating outside the int64

@@ -1,50 +1,88 @@
 package telemetry
 
+import (
+	"time"
+
+	"github.com/devflow/backend/domain/ids"
+)
+
+// Checked is what the ingest needs from a valid event besides its JSON.
+type Checked struct {
+	ClientType string    // one of the six client types
+	SessionID  ids.ID    // session_id (any letter case in the JSON)
+	Time       time.Time // timestamp
+}
+
 // QuickCheck is a fast, allocation-free validity check of one client event against the
 // event schemas of the contract (4.2–4.4). It answers true only when it is sure the
 // event is valid; anything unusual (an invalid event, a number written with a fraction
 // or an exponent, escapes in a checked string) answers false and the caller falls back
 // to the generic JSON-schema validator, which also produces the error details. The
-// fast path therefore never has to reproduce error messages, only validity, and
-// FuzzQuickCheck-style tests compare it with the schema.
-//
-// It returns the client type of a valid event.
-func QuickCheck(ev Value) (clientType string, ok bool) {
+// fast path therefore never has to reproduce error messages, only validity; a test
+// compares it with the schemas of openapi.yaml.
+func QuickCheck(ev Value) (Checked, bool) {
+	var c Checked
 	if !ev.Is(KindObject) {
-		return "", false
+		return c, false
 	}
-	t := ev.Get("type")
+	var f [len(eventKeys)]Value
+	ev.fields(eventKeys[:], f[:])
+	t := f[0]
 	if !t.Is(KindString) || t.n().flags&flagEscaped != 0 {
-		return "", false
+		return c, false
 	}
-	clientType = string(t.StrBytes(nil))
-	if EventType(clientType) == "" {
-		return "", false
+	c.ClientType = knownClientType(t.StrBytes(nil))
+	if c.ClientType == "" || !plainString(f[2]) {
+		return c, false
 	}
-	if !plainString(ev.Get("workspace")) || !isTimestamp(ev.Get("timestamp")) || !isUUID(ev.Get("session_id")) {
-		return "", false
+	var ok bool
+	if c.Time, ok = timestampOf(f[1]); !ok {
+		return c, false
 	}
-	switch clientType {
+	if c.SessionID, ok = uuidOf(f[3]); !ok {
+		return c, false
+	}
+	switch c.ClientType {
 	case ClientFileSave:
-		ok = isFileMeta(ev.Get("file"))
+		ok = isFileMeta(f[4])
 	case ClientTextChange:
-		ok = isFileMeta(ev.Get("file")) && isTextMetrics(ev.Get("metrics"))
+		ok = isFileMeta(f[4]) && isTextMetrics(f[5])
 	case ClientEditorSwitch:
-		ok = isSwitchMetrics(ev.Get("metrics")) && isSwitchEnd(ev.Get("from")) && isSwitchEnd(ev.Get("to"))
+		ok = isSwitchMetrics(f[5]) && isSwitchEnd(f[6]) && isSwitchEnd(f[7])
 	case ClientDebugSessionStart:
-		d := ev.Get("debug")
-		ok = d.Is(KindObject) && plainString(d.Get("name")) && plainString(d.Get("type")) && optString(d.Get("launch_configuration_name"))
+		var d [3]Value
+		f[8].fields([]string{"name", "type", "launch_configuration_name"}, d[:])
+		ok = f[8].Is(KindObject) && plainString(d[0]) && plainString(d[1]) && optString(d[2])
 	case ClientTerminalOpen:
-		d := ev.Get("terminal")
-		ok = d.Is(KindObject) && plainString(d.Get("name")) && optString(d.Get("shell_type"))
+		var d [2]Value
+		f[9].fields([]string{"name", "shell_type"}, d[:])
+		ok = f[9].Is(KindObject) && plainString(d[0]) && optString(d[1])
 	case ClientGitActivity:
-		d := ev.Get("git")
-		ok = d.Is(KindObject) && plainInteger(d.Get("changed_files_count")) && optString(d.Get("branch"))
+		var d [2]Value
+		f[10].fields([]string{"changed_files_count", "branch"}, d[:])
+		ok = f[10].Is(KindObject) && plainInteger(d[0]) && optString(d[1])
 	}
-	if !ok {
-		return "", false
+	return c, ok
+}
+
+var eventKeys = [...]string{"type", "timestamp", "workspace", "session_id", "file", "metrics", "from", "to", "debug", "terminal", "git"}
+
+// Identify reads type, session_id and timestamp of an event the schema validator found
+// valid (the slow path of QuickCheck).
+func Identify(ev Value) (Checked, error) {
+	var c Checked
+	c.ClientType = knownClientType([]byte(ev.Get("type").Str()))
+	var buf [64]byte
+	id, ok := ParseUUID(ev.Get("session_id").StrBytes(buf[:0]))
+	if c.ClientType == "" || !ok {
+		return c, ErrNotClientEvent
 	}
-	return clientType, true
+	t, err := ParseTimestamp(ev.Get("timestamp").StrBytes(buf[:0]))
+	if err != nil {
+		return c, err
+	}
+	c.SessionID, c.Time = id, t
+	return c, nil
 }
 
 func plainString(v Value) bool { return v.Is(KindString) }
@@ -81,56 +119,89 @@ func plainNumber(v Value) bool {
 	return true
 }
 
-func isTimestamp(v Value) bool {
+func timestampOf(v Value) (time.Time, bool) {
 	if !v.Is(KindString) || v.n().flags&flagEscaped != 0 {
-		return false
+		return time.Time{}, false
 	}
 	raw := v.Raw()
-	_, err := ParseTimestamp(raw[1 : len(raw)-1])
-	return err == nil
+	t, err := ParseTimestamp(raw[1 : len(raw)-1])
+	return t, err == nil
 }
 
-func isUUID(v Value) bool {
+func uuidOf(v Value) (ids.ID, bool) {
 	if !v.Is(KindString) || v.n().flags&flagEscaped != 0 {
-		return false
+		return ids.Nil, false
 	}
 	raw := v.Raw()
-	return isUUIDText(raw[1 : len(raw)-1])
+	return ParseUUID(raw[1 : len(raw)-1])
 }
 
-func isUUIDText(s []byte) bool {
+// ParseUUID parses the contract's uuid format (8-4-4-4-12 hex digits, any case)
+// without allocating.
+func ParseUUID(s []byte) (ids.ID, bool) {
+	var id ids.ID
 	if len(s) != 36 {
-		return false
+		return id, false
 	}
-	for i, c := range s {
+	j := 0
+	for i := 0; i < 36; i++ {
 		switch i {
 		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
+			if s[i] != '-' {
+				return ids.Nil, false
 			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
+			continue
 		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return ids.Nil, false
+		}
+		id[j] = hi<<4 | lo
+		j++
+		i++
 	}
-	return true
+	return id, true
 }
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+var fileKeys = [...]string{"path", "name", "absolute_path", "extension", "language", "workspace", "lines", "size_bytes"}
 
 func isFileMeta(f Value) bool {
-	return f.Is(KindObject) && plainString(f.Get("path")) &&
-		optString(f.Get("name")) && optString(f.Get("absolute_path")) && optString(f.Get("extension")) &&
-		optString(f.Get("language")) && optString(f.Get("workspace")) &&
-		optInteger(f.Get("lines")) && optInteger(f.Get("size_bytes"))
-}
-
-func isTextMetrics(m Value) bool {
-	if !(m.Is(KindObject) && plainInteger(m.Get("characters_added")) && plainInteger(m.Get("characters_deleted")) &&
-		plainInteger(m.Get("change_count")) && plainInteger(m.Get("edit_duration_ms")) &&
-		isBool(m.Get("is_large_paste")) && isBool(m.Get("is_possible_rewrite")) && isBool(m.Get("is_possible_undo_cycle"))) {
+	if !f.Is(KindObject) {
 		return false
 	}
-	r := m.Get("affected_line_ranges")
+	var v [len(fileKeys)]Value
+	f.fields(fileKeys[:], v[:])
+	return plainString(v[0]) && optString(v[1]) && optString(v[2]) && optString(v[3]) &&
+		optString(v[4]) && optString(v[5]) && optInteger(v[6]) && optInteger(v[7])
+}
+
+var textMetricKeys = [...]string{"characters_added", "characters_deleted", "change_count", "edit_duration_ms",
+	"is_large_paste", "is_possible_rewrite", "is_possible_undo_cycle", "affected_line_ranges"}
+
+func isTextMetrics(m Value) bool {
+	if !m.Is(KindObject) {
+		return false
+	}
+	var v [len(textMetricKeys)]Value
+	m.fields(textMetricKeys[:], v[:])
+	if !(plainInteger(v[0]) && plainInteger(v[1]) && plainInteger(v[2]) && plainInteger(v[3]) &&
+		isBool(v[4]) && isBool(v[5]) && isBool(v[6])) {
+		return false
+	}
+	r := v[7]
 	if !r.Exists() {
 		return true
 	}
@@ -138,7 +209,9 @@ func isTextMetrics(m Value) bool {
 		return false
 	}
 	for _, e := range r.Elements() {
-		if !e.Is(KindObject) || !plainInteger(e.Get("start")) || !plainInteger(e.Get("end")) {
+		var se [2]Value
+		e.fields([]string{"start", "end"}, se[:])
+		if !e.Is(KindObject) || !plainInteger(se[0]) || !plainInteger(se[1]) {
 			return false
 		}
 	}
@@ -146,13 +219,36 @@ func isTextMetrics(m Value) bool {
 }
 
 func isSwitchMetrics(m Value) bool {
-	return m.Is(KindObject) && plainNumber(m.Get("switch_interval_seconds")) &&
-		isBool(m.Get("is_cross_module_switch")) && isBool(m.Get("is_rapid_context_switching"))
+	var v [3]Value
+	m.fields([]string{"switch_interval_seconds", "is_cross_module_switch", "is_rapid_context_switching"}, v[:])
+	return m.Is(KindObject) && plainNumber(v[0]) && isBool(v[1]) && isBool(v[2])
 }
 
-func isSwitchEnd(v Value) bool {
-	if !v.Exists() {
+func isSwitchEnd(e Value) bool {
+	if !e.Exists() {
 		return true
 	}
-	return v.Is(KindObject) && optString(v.Get("file")) && optString(v.Get("language")) && optString(v.Get("module"))
+	var v [3]Value
+	e.fields([]string{"file", "language", "module"}, v[:])
+	return e.Is(KindObject) && optString(v[0]) && optString(v[1]) && optString(v[2])
+}
+
+// knownClientType returns the constant for one of the six client types, "" otherwise
+// (without allocating).
+func knownClientType(b []byte) string {
+	switch string(b) {
+	case ClientTextChange:
+		return ClientTextChange
+	case ClientFileSave:
+		return ClientFileSave
+	case ClientEditorSwitch:
+		return ClientEditorSwitch
+	case ClientDebugSessionStart:
+		return ClientDebugSessionStart
+	case ClientTerminalOpen:
+		return ClientTerminalOpen
+	case ClientGitActivity:
+		return ClientGitActivity
+	}
+	return ""
 }

@@ -23,7 +23,11 @@ func check(t *testing.T, e any) (string, bool) {
 	if err := d.Parse(b); err != nil {
 		t.Fatal(err)
 	}
-	return telemetry.QuickCheck(d.Root())
+	c, ok := telemetry.QuickCheck(d.Root())
+	if ok && (c.SessionID.String() != sid || !c.Time.Equal(at)) {
+		t.Fatalf("QuickCheck read session %s at %v", c.SessionID, c.Time)
+	}
+	return c.ClientType, ok
 }
 
 func TestQuickCheck_AcceptsTheExtensionsShapes(t *testing.T) {
