@@ -50,8 +50,8 @@ type Store interface {
 	// UserExists reports whether the user row exists.
 	UserExists(ctx context.Context, user ids.ID) (bool, error)
 	// Commit appends the events and stores the quarantine records as one atomic
-	// commit, after checking that the user exists (accounts.ErrUserNotFound
-	// otherwise, with nothing stored). A stream whose expectation fails is a
-	// *eventlog.ConflictError, with nothing stored.
-	Commit(ctx context.Context, user ids.ID, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error)
+	// commit, checking that the user exists unless userVerified
+	// (accounts.ErrUserNotFound otherwise, with nothing stored). A stream whose
+	// expectation fails is a *eventlog.ConflictError, with nothing stored.
+	Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error)
 }

@@ -75,7 +75,7 @@ func (s *PostgresStore) UserExists(ctx context.Context, user ids.ID) (bool, erro
 // Commit runs the append, the user check and the quarantine insert in one
 // transaction. The user check and the quarantine insert travel in one round trip
 // after the append; a missing user rolls everything back.
-func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
+func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
 	var results []eventlog.AppendResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(appends) > 0 {
@@ -85,8 +85,10 @@ func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, appends []event
 			}
 		}
 		batch := &pgx.Batch{}
-		var exists bool
-		batch.Queue(userExistsSQL, [16]byte(user)).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
+		exists := userVerified
+		if !userVerified {
+			batch.Queue(userExistsSQL, [16]byte(user)).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
+		}
 		if len(quarantine) > 0 {
 			n := len(quarantine)
 			qids, users, at, idx := make([][16]byte, n), make([][16]byte, n), make([]time.Time, n), make([]int32, n)
@@ -105,8 +107,10 @@ func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, appends []event
 				  AS q(id, user_id, received_at, event_index, raw, errors)
 				ON CONFLICT (id) DO NOTHING`, qids, users, at, idx, raws, errs)
 		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return err
+		if batch.Len() > 0 {
+			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+				return err
+			}
 		}
 		if !exists {
 			return accounts.ErrUserNotFound
@@ -159,22 +163,25 @@ func (s *LogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
 }
 
 // Commit checks the user, appends, then stores the quarantine records.
-func (s *LogStore) Commit(ctx context.Context, user ids.ID, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
-	exists, err := s.pg.UserExists(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	if !exists {
-		return nil, accounts.ErrUserNotFound
+func (s *LogStore) Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
+	if !userVerified {
+		exists, err := s.pg.UserExists(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, accounts.ErrUserNotFound
+		}
 	}
 	var results []eventlog.AppendResult
+	var err error
 	if len(appends) > 0 {
 		if results, err = s.log.Append(ctx, appends...); err != nil {
 			return nil, err
 		}
 	}
 	if len(quarantine) > 0 {
-		if _, err := s.pg.Commit(ctx, user, nil, quarantine); err != nil {
+		if _, err := s.pg.Commit(ctx, user, true, nil, quarantine); err != nil {
 			return nil, err
 		}
 	}

@@ -52,7 +52,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := h.ingest.Handle(ctx, cmdtelemetry.Ingest{User: p.UserID, Body: body, RequestID: httpapi.RequestID(ctx)})
+	res, err := h.ingest.Handle(ctx, cmdtelemetry.Ingest{User: p.UserID, UserVerified: p.APIToken, Body: body, RequestID: httpapi.RequestID(ctx)})
 	var invalid *cmdtelemetry.ValidationError
 	switch {
 	case err == nil:
