@@ -118,14 +118,13 @@ func (s *Scheduler) Start(context.Context) error {
 
 // Stop ends the loop after the running evaluations and gives up the leadership.
 func (s *Scheduler) Stop(ctx context.Context) error {
-	if s.cancel == nil {
-		return nil
-	}
-	s.cancel()
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if s.cancel != nil {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.resign()
 	return nil
