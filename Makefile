@@ -1,17 +1,23 @@
-# `make test` is the one command to run: it needs Go and the PostgreSQL server
-# binaries (apt-get install -y postgresql); the tests start their own private
-# PostgreSQL, or use TEST_DATABASE_URL when it is set.
+# `make run` and `make test` are the two commands a newcomer needs. Both first install
+# PostgreSQL's server binaries (and make's other needs) from Debian when missing; the
+# service and the tests then start their own private PostgreSQL, unless DATABASE_URL
+# (run) or TEST_DATABASE_URL (test) points at one.
 GO ?= go
 # make bench BENCH=Ingest BENCHTIME=5x
 BENCH ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test build bench lint
+.PHONY: deps run test build bench lint
 
-run:
-	$(GO) run ./cmd/devflow serve
+deps:
+	@bash .ci/install-deps
 
-test:
+# A development-only JWT secret when none is set; the binary itself refuses to start
+# without one, so production never gets this default.
+run: deps
+	JWT_SECRET="$${JWT_SECRET:-dev-only-insecure-jwt-secret}" $(GO) run ./cmd/devflow serve
+
+test: deps
 	$(GO) test -p 2 -count=1 -timeout 15m ./...
 
 build:
