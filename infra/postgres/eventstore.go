@@ -240,7 +240,7 @@ func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max i
 	rows, err := s.pool.Query(ctx, selectEnvelope+`
 		WHERE (txid, position) > ($1::text::xid8, $2::bigint)
 		  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY txid, position LIMIT $3`, fmt.Sprint(after.Commit), int64(after.Prepare), max)
+		ORDER BY events.txid, events.position LIMIT $3`, fmt.Sprint(after.Commit), int64(after.Prepare), max)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max i
 // "everything committed before now" needs.
 func (s *EventStore) Head(ctx context.Context) (eventlog.Position, error) {
 	var txid, position int64
-	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events ORDER BY txid DESC, position DESC LIMIT 1`).Scan(&txid, &position)
+	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events ORDER BY events.txid DESC, events.position DESC LIMIT 1`).Scan(&txid, &position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventlog.Start, nil
 	}

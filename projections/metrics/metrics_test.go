@@ -62,14 +62,12 @@ func TestMetrics_RebuildAndReplayMatchIncremental(t *testing.T) {
 		t.Fatalf("too few rows to compare:\n%s", incremental)
 	}
 
-	e.Settle()
 	if _, err := projections.Replay(ctx, e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v2"}), "analysis", 5000, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.Rows("analysis", tables...); got != incremental {
 		t.Fatalf("replay differs from incremental:\n%s\nvs\n%s", got, incremental)
 	}
-	e.Settle()
 	if err := projections.Rebuild(ctx, e.Pool, e.Store, live, 1000, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +156,6 @@ func query(t *testing.T, e *telemetryapitest.Env, sql string) string {
 func TestMetrics_ReplayWithV1ReproducesNodeNumbers(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
 	all := ingest(t, e)
-	e.Settle()
 	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v1"}), "node_v1", 500, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +173,6 @@ func TestMetrics_ReplayWithV1ReproducesNodeNumbers(t *testing.T) {
 	}
 
 	// The live formula counts the generator's multi-line pastes as lines; v1 does not.
-	e.Settle()
 	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{}), "live_v2", 500, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,6 @@ func TestSessions_OwnerStartAndLatestEvent(t *testing.T) {
 		t.Fatalf("active_users rows\n%s\nwant\n%s", users, wantUsers)
 	}
 
-	e.Settle()
 	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, sessions.New(), "replayed", 1000, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/devflow/backend/domain/eventlog"
-	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/projections"
 )
 
@@ -95,7 +93,7 @@ func (e *ETL) Run(ctx context.Context) (ETLResult, error) {
 	if err != nil {
 		return ETLResult{}, err
 	}
-	head, err := CommittedHead(ctx, e.pool, e.store)
+	head, err := e.store.Head(ctx)
 	if err != nil {
 		return ETLResult{}, err
 	}
@@ -128,25 +126,4 @@ func (e *ETL) lowestOrdinal(ctx context.Context) (int64, error) {
 		}
 	}
 	return lowest, nil
-}
-
-// CommittedHead is the position of the last event committed before the call. With the
-// PostgreSQL log this is not store.Head: Head stops below any transaction still running
-// anywhere in the cluster (gap safety for readers), so an event acknowledged a moment
-// ago can lie beyond it. Waiting for the committed head is what "processed the log up
-// to the head at the moment of the call" means; the projections reach it as soon as the
-// older transactions end.
-func CommittedHead(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store) (eventlog.Position, error) {
-	if _, ok := store.(*postgres.EventStore); !ok {
-		return store.Head(ctx)
-	}
-	var txid, position int64
-	err := pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events ORDER BY txid DESC, position DESC LIMIT 1`).Scan(&txid, &position)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return eventlog.Start, nil
-	}
-	if err != nil {
-		return eventlog.Start, fmt.Errorf("committed head: %w", err)
-	}
-	return eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}, nil
 }

@@ -213,7 +213,7 @@ func (e *Env) CatchUp() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	head, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
+	head, err := e.Store.Head(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func (e *Env) Run(p projections.Projection, batchSize int) {
 	if _, err := e.Pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.Name(), p.Version()); err != nil {
 		e.t.Fatal(err)
 	}
-	head, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
+	head, err := e.Store.Head(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -285,30 +285,4 @@ func (e *Env) Rows(schema string, tables ...string) string {
 		out += "== " + table + "\n" + rows + "\n"
 	}
 	return out
-}
-
-// Settle waits until readers of the log can see every committed event, i.e. no
-// transaction elsewhere in the cluster holds the gap-safe head back. Replay and rebuild
-// stop at the gap-safe head, so tests comparing their rows call this first.
-func (e *Env) Settle() {
-	e.t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		committed, err := metricsapi.CommittedHead(ctx, e.Pool, e.Store)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		head, err := e.Store.Head(ctx)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if head == committed {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("log head %v stays behind the committed head %v", head, committed)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
