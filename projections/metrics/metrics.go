@@ -220,7 +220,7 @@ func (b *batch) observe(events []eventlog.Envelope) error {
 		if e.StreamID != streamID {
 			id, ok := telemetry.SessionFromStream(e.StreamID)
 			if !ok {
-				return fmt.Errorf("metrics: event %s of type %s in stream %q", e.ID, e.Type, e.StreamID)
+				continue // another area's event that happens to share a type name
 			}
 			session, streamID = id, e.StreamID
 		}

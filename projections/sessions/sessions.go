@@ -80,7 +80,7 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 		if e.StreamID != streamID {
 			id, ok := telemetry.SessionFromStream(e.StreamID)
 			if !ok {
-				return fmt.Errorf("sessions: event %s of type %s in stream %q", e.ID, e.Type, e.StreamID)
+				continue // another area's event that happens to share a type name
 			}
 			sid, streamID = id, e.StreamID
 		}
