@@ -252,3 +252,26 @@ func knownClientType(b []byte) string {
 	}
 	return ""
 }
+
+var envelopeKeys = [...]string{"workspace", "machine_timestamp", "session", "events"}
+
+var sessionKeys = [...]string{"active_minutes", "idle_minutes", "total_events_collected", "save_frequency", "editor_switch_frequency"}
+
+// QuickCheckEnvelope is QuickCheck for the payload envelope (4.1): true only when it is
+// sure the envelope is valid; otherwise the schema validator decides and explains.
+func QuickCheckEnvelope(root Value) bool {
+	if !root.Is(KindObject) {
+		return false
+	}
+	var f [len(envelopeKeys)]Value
+	root.fields(envelopeKeys[:], f[:])
+	if !plainString(f[0]) || !f[2].Is(KindObject) || !f[3].Is(KindArray) || f[3].n().size < 2 {
+		return false
+	}
+	if _, ok := timestampOf(f[1]); !ok {
+		return false
+	}
+	var s [len(sessionKeys)]Value
+	f[2].fields(sessionKeys[:], s[:])
+	return plainNumber(s[0]) && plainNumber(s[1]) && plainInteger(s[2]) && plainNumber(s[3]) && plainNumber(s[4])
+}

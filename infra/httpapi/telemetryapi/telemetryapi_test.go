@@ -657,3 +657,74 @@ func mutations(ev tt.Event) []any {
 	}
 	return out
 }
+
+// The same for the envelope: whatever QuickCheckEnvelope accepts, the schema accepts.
+func TestQuickCheckEnvelope_AgreesWithTheSchema(t *testing.T) {
+	v := validator(t)
+	base := extensionBatch(sid)
+	var fastOnReal bool
+	{
+		var d telemetry.Doc
+		if err := d.Parse(base); err != nil {
+			t.Fatal(err)
+		}
+		fastOnReal = telemetry.QuickCheckEnvelope(d.Root())
+	}
+	if !fastOnReal {
+		t.Fatal("QuickCheckEnvelope rejects the extension's envelope; the fast path must cover it")
+	}
+	var env map[string]any
+	if err := json.Unmarshal(base, &env); err != nil {
+		t.Fatal(err)
+	}
+	env["events"] = []any{map[string]any{}}
+	variants := []any{[]any{}, "x", nil, json.Number("1")}
+	replacements := []any{"x", json.Number("1.5"), json.Number("-3"), json.Number("2e3"), json.Number("7.0"), true, nil, map[string]any{}, []any{}, []any{map[string]any{}}}
+	clone := func() map[string]any {
+		b, _ := json.Marshal(env)
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		_ = dec.Decode(&m)
+		return m
+	}
+	for _, k := range []string{"workspace", "machine_timestamp", "session", "events"} {
+		m := clone()
+		delete(m, k)
+		variants = append(variants, m)
+		for _, r := range replacements {
+			m := clone()
+			m[k] = r
+			variants = append(variants, m)
+		}
+	}
+	for _, k := range []string{"active_minutes", "idle_minutes", "total_events_collected", "save_frequency", "editor_switch_frequency"} {
+		m := clone()
+		delete(m["session"].(map[string]any), k)
+		variants = append(variants, m)
+		for _, r := range replacements {
+			m := clone()
+			m["session"].(map[string]any)[k] = r
+			variants = append(variants, m)
+		}
+	}
+	for _, ts := range []string{"2026-11-27 10:00:00+07:00", "2026-11-27T10:00:00", "2026-02-30T10:00:00Z", "2016-12-31T23:59:60Z"} {
+		m := clone()
+		m["machine_timestamp"] = ts
+		variants = append(variants, m)
+	}
+	for _, variant := range variants {
+		b, _ := json.Marshal(variant)
+		var d telemetry.Doc
+		if err := d.Parse(b); err != nil {
+			t.Fatal(err)
+		}
+		var generic any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		_ = dec.Decode(&generic)
+		if telemetry.QuickCheckEnvelope(d.Root()) && len(v.Envelope(generic)) > 0 {
+			t.Fatalf("QuickCheckEnvelope accepts an envelope the schema rejects: %s\n%v", b, v.Envelope(generic))
+		}
+	}
+}
