@@ -16,10 +16,10 @@ func TestFirstRule_FiresStrictlyPastEachThreshold(t *testing.T) {
 	def := DefaultThresholds()
 	prod := Thresholds{VeryLongSessionMin: 240, LongSessionMin: 120, HighChurnRatio: 0.4, RapidSwitchCount: 30, DeleteHeavyTotal: 50}
 	cases := []struct {
-		name   string
-		th     Thresholds
-		f      Facts
-		want   string // "" = no rule
+		name string
+		th   Thresholds
+		f    Facts
+		want string // "" = no rule
 	}{
 		{"very long at threshold", def, facts(30, Today{}), ""},
 		{"very long past threshold", def, facts(31, Today{}), RuleVeryLongSession},

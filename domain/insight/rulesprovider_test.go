@@ -36,9 +36,9 @@ func TestRulesReply_TextsReasoningAndEvidencePerRule(t *testing.T) {
 	today := TodayInput{LinesAdded: 220, LinesDeleted: 180, ChurnRatio: ratio(180.0 / 220), SwitchCount: 47, RapidSwitchCount: 12}
 	auth := FileCount{"src/authService.ts", 19}
 	cases := []struct {
-		name                     string
-		in                       Input
-		state, recType           string
+		name                      string
+		in                        Input
+		state, recType            string
 		text, reasoning, evidence string
 	}{
 		{
