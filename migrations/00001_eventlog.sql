@@ -10,8 +10,8 @@ CREATE TABLE events (
     stream_version bigint      NOT NULL,
     event_type     text        NOT NULL,
     schema_version int         NOT NULL,
-    data           jsonb       NOT NULL,
-    metadata       jsonb       NOT NULL,
+    data           json        NOT NULL,
+    metadata       json        NOT NULL,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (position)
 );

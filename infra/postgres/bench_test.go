@@ -156,7 +156,7 @@ func BenchmarkProjectionEngine(b *testing.B) {
 		engineTime += time.Since(start)
 		start = time.Now()
 		var count int
-		rows, err := pool.Query(ctx, `SELECT event_id, stream_id, stream_version, event_type, data, metadata, recorded_at FROM events ORDER BY txid, position`)
+		rows, err := pool.Query(ctx, `SELECT event_id, stream_id, stream_version, event_type, data, metadata, recorded_at FROM events ORDER BY events.txid, events.position`)
 		if err != nil {
 			b.Fatal(err)
 		}
