@@ -100,27 +100,48 @@ func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema 
 }
 
 // fill applies the log from Start into schema, batch by batch, until it has passed
-// target (the head when the pass started). Reads can come back empty before that while
-// an older transaction is still open somewhere; then it waits for the log to move.
+// target (the head when the pass started). The next batch is read while the current
+// one is applied, so reading the log and writing the read model overlap. Reads can come
+// back empty before target while an older transaction is still open somewhere; then it
+// waits for the log to move.
 func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, target eventlog.Position, t *tracker) (eventlog.Position, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		events []eventlog.Envelope
+		err    error
+	}
+	read := func(after eventlog.Position) <-chan page {
+		ch := make(chan page, 1)
+		go func() {
+			events, err := store.ReadAll(ctx, after, batchSize)
+			ch <- page{events, err}
+		}()
+		return ch
+	}
 	pos := eventlog.Start
+	next := read(pos)
 	for pos.Less(target) {
-		events, err := store.ReadAll(ctx, pos, batchSize)
-		if err != nil {
-			return pos, err
+		pg := <-next
+		if pg.err != nil {
+			return pos, pg.err
 		}
-		if len(events) == 0 {
+		if len(pg.events) == 0 {
 			if err := store.WaitForAppend(ctx, 50*time.Millisecond); err != nil {
 				return pos, err
 			}
+			next = read(pos)
 			continue
 		}
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyBatch(ctx, tx, p, schema, events) })
-		if err != nil {
+		last := pg.events[len(pg.events)-1].Position
+		if last.Less(target) {
+			next = read(last)
+		}
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyBatch(ctx, tx, p, schema, pg.events) }); err != nil {
 			return pos, err
 		}
-		pos = events[len(events)-1].Position
-		t.add(len(events), false)
+		pos = last
+		t.add(len(pg.events), false)
 	}
 	return pos, nil
 }

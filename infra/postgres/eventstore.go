@@ -202,7 +202,7 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
-		e.Data = slices.Clone(data)
+		e.Data = data // pgx scans json into a fresh slice for every row
 		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
 			return fmt.Errorf("event %s: metadata: %w", e.ID, err)
 		}
