@@ -19,7 +19,7 @@ func main() {
 		// With no subcommand, serve.
 		RunE: func(cmd *cobra.Command, args []string) error { return serve() },
 	}
-	root.AddCommand(serveCommand(), migrateCommand(), projectionsCommand())
+	root.AddCommand(serveCommand(), migrateCommand(), projectionsCommand(), eventlogCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "devflow:", err)
 		os.Exit(1)
