@@ -27,7 +27,7 @@ type Server struct {
 
 // Start runs the service until the test ends. env sets configuration variables on top
 // of JWT_SECRET and DATABASE_URL (a fresh database); tests using it cannot be parallel.
-func Start(t *testing.T, env map[string]string) *Server {
+func Start(t testing.TB, env map[string]string) *Server {
 	t.Helper()
 	t.Setenv("JWT_SECRET", "apptest-secret")
 	t.Setenv("DATABASE_URL", testdb.New(t))
