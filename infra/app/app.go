@@ -55,25 +55,29 @@ var CLI = fx.Options(
 	),
 )
 
-// Server is the whole service of `devflow serve`.
+// Server is the whole service of `devflow serve`. fx starts modules in this order and
+// stops them in reverse, so on SIGTERM the HTTP server (last in) drains first, then the
+// background jobs stop, then the projection runners finish their batch, then the pool
+// and the private cluster close.
 var Server = fx.Options(
 	config.Module,
 	data,
+	fx.Module("engine",
+		fx.Provide(
+			fx.Annotate(func(p *pgxpool.Pool) httpapi.ReadinessCheck { return databaseCheck{p} }, fx.ResultTags(`group:"readiness"`)),
+			fx.Annotate(func(e *projections.Engine) httpapi.ReadinessCheck { return projectionsCheck{e} }, fx.ResultTags(`group:"readiness"`)),
+			projectionStatus,
+		),
+		fx.Invoke(func(lc fx.Lifecycle, e *projections.Engine) {
+			lc.Append(fx.Hook{OnStart: e.Start, OnStop: e.Stop})
+		}),
+	),
 	metrics.Module,
-	httpapi.Module,
 	authapi.Module,
 	telemetryapi.Module,
 	insights.Module,
-	fx.Provide(
-		fx.Annotate(func(p *pgxpool.Pool) httpapi.ReadinessCheck { return databaseCheck{p} }, fx.ResultTags(`group:"readiness"`)),
-		fx.Annotate(func(e *projections.Engine) httpapi.ReadinessCheck { return projectionsCheck{e} }, fx.ResultTags(`group:"readiness"`)),
-		projectionStatus,
-	),
-	fx.Invoke(func(lc fx.Lifecycle, e *projections.Engine) {
-		lc.Append(fx.Hook{OnStart: e.Start, OnStop: e.Stop})
-	}),
-	// Stopping drains HTTP for up to SHUTDOWN_TIMEOUT_SECONDS, then lets the runners
-	// finish their batch.
+	httpapi.Module,
+	// Draining HTTP may take SHUTDOWN_TIMEOUT_SECONDS; the rest must fit after it.
 	fx.StopTimeout(time.Minute),
 )
 
