@@ -84,8 +84,16 @@ type IngestHandler struct {
 	mode      Mode
 	now       func() time.Time
 	owners    ownerCache
-	scratch   sync.Pool
+	// scratch holds reusable buffers (parsed document, canonical form, stored
+	// payloads). A bounded free list rather than a sync.Pool: the pool is emptied by
+	// every GC, and ingest makes garbage fast enough that its multi-MB buffers would be
+	// reallocated on most requests.
+	scratch chan *scratch
 }
+
+// maxIdleScratch bounds the buffers kept between requests (each is a few MB for a full
+// 5000-event batch).
+const maxIdleScratch = 2
 
 // NewIngestHandler builds the handler; now defaults to time.Now.
 func NewIngestHandler(store Store, validator Validator, mode Mode, now func() time.Time) *IngestHandler {
@@ -96,7 +104,7 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 		now = time.Now
 	}
 	return &IngestHandler{store: store, validator: validator, mode: mode, now: now,
-		owners: ownerCache{m: map[ids.ID]ids.ID{}}}
+		owners: ownerCache{m: map[ids.ID]ids.ID{}}, scratch: make(chan *scratch, maxIdleScratch)}
 }
 
 // validEvent is a valid event on its way to the log.
@@ -119,14 +127,19 @@ type scratch struct {
 // *ValidationError (400), accounts.ErrUserNotFound (404),
 // telemetry.ErrSessionOwnedByAnotherUser (409); anything else is a failure.
 func (h *IngestHandler) Handle(ctx context.Context, in Ingest) (Result, error) {
-	s, _ := h.scratch.Get().(*scratch)
-	if s == nil {
+	var s *scratch
+	select {
+	case s = <-h.scratch:
+	default:
 		s = &scratch{seen: map[ids.ID]struct{}{}}
 	}
 	defer func() {
 		s.valid = s.valid[:0]
 		clear(s.seen)
-		h.scratch.Put(s)
+		select {
+		case h.scratch <- s:
+		default:
+		}
 	}()
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = h.now()

@@ -15,7 +15,6 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +55,9 @@ func (o Options) Validate() error {
 // Projection is the metrics projection.
 type Projection struct {
 	formula telemetry.Formula
-	pool    sync.Pool // *batch scratch, reused between Apply calls
+	// idle keeps one batch scratch between Apply calls (a sync.Pool would lose it at
+	// every GC).
+	idle chan *batch
 }
 
 // New builds the projection. It panics on an invalid LineCounter (see Options.Validate).
@@ -68,7 +69,7 @@ func New(opts Options) *Projection {
 			panic(fmt.Sprintf("metrics: %v", err))
 		}
 	}
-	return &Projection{formula: f}
+	return &Projection{formula: f, idle: make(chan *batch, 1)}
 }
 
 // Name implements projections.Projection.
@@ -151,8 +152,10 @@ type batch struct {
 }
 
 func (p *Projection) getBatch() *batch {
-	if b, ok := p.pool.Get().(*batch); ok {
+	select {
+	case b := <-p.idle:
 		return b
+	default:
 	}
 	return &batch{paths: map[string]string{}, days: map[dayKey]*counts{}, dayFile: map[dayFileKey]int64{},
 		sess: map[ids.ID]*sessionAgg{}, sessFil: map[sessionFileKey]int64{},
@@ -168,7 +171,10 @@ func (p *Projection) putBatch(b *batch) {
 	clear(b.lines)
 	clear(b.touched)
 	b.obs, b.sessOrd = b.obs[:0], b.sessOrd[:0]
-	p.pool.Put(b)
+	select {
+	case p.idle <- b:
+	default:
+	}
 }
 
 func (b *batch) intern(s []byte) string {

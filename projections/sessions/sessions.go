@@ -10,7 +10,6 @@ package sessions
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,11 +27,11 @@ const Version = 1
 
 // Projection is the sessions projection.
 type Projection struct {
-	pool sync.Pool // *batch
+	idle chan *batch // one batch scratch kept between Apply calls
 }
 
 // New builds the projection.
-func New() *Projection { return &Projection{} }
+func New() *Projection { return &Projection{idle: make(chan *batch, 1)} }
 
 // Name implements projections.Projection.
 func (p *Projection) Name() string { return Name }
@@ -59,15 +58,20 @@ type batch struct {
 
 // Apply folds a batch and writes each changed row once.
 func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
-	b, _ := p.pool.Get().(*batch)
-	if b == nil {
+	var b *batch
+	select {
+	case b = <-p.idle:
+	default:
 		b = &batch{sess: map[ids.ID]*session{}, users: map[ids.ID]time.Time{}}
 	}
 	defer func() {
 		clear(b.sess)
 		clear(b.users)
 		b.order = b.order[:0]
-		p.pool.Put(b)
+		select {
+		case p.idle <- b:
+		default:
+		}
 	}()
 
 	var streamID, userText string
