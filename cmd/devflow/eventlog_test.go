@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/eventlog/eventlogtest"
@@ -58,9 +59,14 @@ func TestCopyToESDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	original, err := source.ReadAll(ctx, eventlog.Start, 100)
-	if err != nil {
-		t.Fatal(err)
+	// The source's reader never passes an older open transaction on its server (other
+	// test packages share it), so wait until all twelve are readable.
+	var original []eventlog.Envelope
+	for deadline := time.Now().Add(time.Minute); len(original) < 12 && time.Now().Before(deadline); {
+		if original, err = source.ReadAll(ctx, eventlog.Start, 100); err != nil {
+			t.Fatal(err)
+		}
+		_ = source.WaitForAppend(ctx, 20*time.Millisecond)
 	}
 	if len(copied) != 12 || len(original) != 12 {
 		t.Fatalf("EventStoreDB holds %d events after two copies of %d", len(copied), len(original))

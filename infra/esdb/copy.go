@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/devflow/backend/domain/eventlog"
 )
@@ -22,16 +23,25 @@ type CopyStats struct {
 // with its id is counted as present, and anything else at that version is an error
 // (the target holds a different history). progress, if not nil, is called after each
 // batch.
+//
+// It copies up to the source's head when it starts. A read can come back empty before
+// that while an older transaction is still open on the source's server; it then waits.
 func (s *Store) Copy(ctx context.Context, log eventlog.Store, batch int, progress func(CopyStats)) (CopyStats, error) {
 	var stats CopyStats
-	after := eventlog.Start
-	for {
+	head, err := log.Head(ctx)
+	if err != nil {
+		return stats, fmt.Errorf("copy: read source head: %w", err)
+	}
+	for after := eventlog.Start; after.Less(head); {
 		events, err := log.ReadAll(ctx, after, batch)
 		if err != nil {
 			return stats, fmt.Errorf("copy: read source: %w", err)
 		}
 		if len(events) == 0 {
-			return stats, nil
+			if err := log.WaitForAppend(ctx, 50*time.Millisecond); err != nil {
+				return stats, err
+			}
+			continue
 		}
 		// Runs of one stream's consecutive events go in one append.
 		for start := 0; start < len(events); {
@@ -49,6 +59,7 @@ func (s *Store) Copy(ctx context.Context, log eventlog.Store, batch int, progres
 			progress(stats)
 		}
 	}
+	return stats, nil
 }
 
 func (s *Store) copyRun(ctx context.Context, run []eventlog.Envelope, stats *CopyStats) error {
