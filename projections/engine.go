@@ -208,6 +208,12 @@ func (e *Engine) lead(ctx context.Context, p Projection, log *slog.Logger) error
 		log.Warn("stored projection version is newer than this binary; not running it", "stored", cp.Version, "binary", p.Version())
 		sleep(ctx, time.Minute)
 		return nil
+	case cp.Version == 0:
+		// Never built: its tables are empty, so following the log from the start builds
+		// it; there is no old read model to keep serving blue/green.
+		if _, err := e.pool.Exec(ctx, `UPDATE projection_checkpoints SET version = $2 WHERE name = $1 AND version = 0`, p.Name(), p.Version()); err != nil {
+			return err
+		}
 	case cp.Version < p.Version():
 		e.setState(p.Name(), StateRebuilding)
 		log.Info("projection version changed; rebuilding blue/green", "from", cp.Version, "to", p.Version())
@@ -320,8 +326,8 @@ func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, schema string, eve
 }
 
 func ensureCheckpoint(ctx context.Context, pool *pgxpool.Pool, p Projection) error {
-	// A new projection starts at version 0 so that the first runner builds it from the
-	// whole log, blue/green, like any version change.
+	// Version 0 marks a projection never built: its first runner follows the log from
+	// the start.
 	_, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ($1, 0) ON CONFLICT DO NOTHING`, p.Name())
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", p.Name(), err)
@@ -363,11 +369,20 @@ func recordError(pool *pgxpool.Pool, name string, cause error) {
 	_, _ = pool.Exec(ctx, `UPDATE projection_checkpoints SET error = $2 WHERE name = $1`, name, cause.Error())
 }
 
-// lockKey maps a projection name to its advisory-lock key (a stable hash, namespaced so
-// it cannot collide with other advisory locks of the service).
-func lockKey(name string) int64 {
+// lockKey is the advisory lock a projection's runner holds while it leads.
+func lockKey(name string) int64 { return advisoryKey("devflow-projection:" + name) }
+
+// MaintenanceLockKey is the advisory lock held by a rebuild of a projection and by an
+// ETL run (POST /metrics/etl/run), so that either sees the other in flight anywhere in
+// the deployment.
+func MaintenanceLockKey(name string) int64 {
+	return advisoryKey("devflow-projection-maintenance:" + name)
+}
+
+// advisoryKey is a stable 64-bit hash (FNV-1a) of a namespaced name.
+func advisoryKey(s string) int64 {
 	var h uint64 = 14695981039346656037
-	for _, c := range []byte("devflow-projection:" + name) {
+	for _, c := range []byte(s) {
 		h ^= uint64(c)
 		h *= 1099511628211
 	}

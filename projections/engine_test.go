@@ -295,3 +295,31 @@ func TestEngines_TwoReplicasNeverRunOneProjectionAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestEngine_RebuildsBlueGreenWhenTheVersionGoesUp(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	appendEvents(t, store, 4, 10)
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ('counting', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	runToEnd(t, pool, store, &counting{version: 1}, 7)
+	// Version 1 counted wrongly (say); the fixed version 2 must replace its rows.
+	if _, err := pool.Exec(ctx, `UPDATE counting_streams SET total = -1`); err != nil {
+		t.Fatal(err)
+	}
+	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 7, IdleWait: 20 * time.Millisecond},
+		[]projections.Projection{&counting{version: 2}})
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx)
+	for deadline := time.Now().Add(time.Minute); checkpoint(t, pool).Version != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine did not rebuild to version 2 within a minute")
+		}
+	}
+	if got, want := rows(t, pool, "public"), expected(4, 10); got != want {
+		t.Fatalf("rows after the version rebuild\n%s\nwant\n%s", got, want)
+	}
+}

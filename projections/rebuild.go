@@ -152,6 +152,19 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pr
 	if err := ensureCheckpoint(ctx, pool, p); err != nil {
 		return err
 	}
+	// Held for the whole rebuild (waiting for a running ETL pass to end first), so an
+	// ETL run anywhere answers 409 meanwhile and no two rebuilds of p overlap.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, MaintenanceLockKey(p.Name())); err != nil {
+		return fmt.Errorf("rebuild %s: maintenance lock: %w", p.Name(), err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, MaintenanceLockKey(p.Name()))
+	}()
 	schema := "rebuild_" + p.Name()
 	if err := createShadow(ctx, pool, p, schema, true); err != nil {
 		return err

@@ -109,8 +109,9 @@ func New(t testing.TB) string {
 // Pool returns a pool on a fresh database (New), closed when the test ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	u := New(t)
-	pool, err := pgxpool.New(context.Background(), u)
+	// postgres.NewPool, as the service uses: the projection engine alone holds several
+	// connections (leader locks, LISTEN, a batch and its read).
+	pool, err := postgres.NewPool(context.Background(), New(t))
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}

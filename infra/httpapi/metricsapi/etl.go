@@ -21,18 +21,6 @@ var ErrTimedOut = errors.New("projection catch-up timed out")
 // WaitLimit is the longest an ETL run waits (contract 12, fixed).
 const WaitLimit = 60 * time.Second
 
-// MaintenanceLockKey is the PostgreSQL advisory lock that an ETL run holds, and that a
-// rebuild of a metrics projection must hold too, so that either sees the other in
-// flight anywhere in the deployment.
-func MaintenanceLockKey(projection string) int64 {
-	var h uint64 = 14695981039346656037 // FNV-1a
-	for _, c := range []byte("devflow-projection-maintenance:" + projection) {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return int64(h)
-}
-
 // ETL is POST /metrics/etl/run: no ETL any more, but a bounded wait until the metrics
 // projections have processed the log up to its head at the time of the call (D14).
 type ETL struct {
@@ -77,7 +65,7 @@ func (e *ETL) Run(ctx context.Context) (ETLResult, error) {
 		}
 	}()
 	for _, name := range e.projections {
-		k := MaintenanceLockKey(name)
+		k := projections.MaintenanceLockKey(name)
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, k).Scan(&ok); err != nil {
 			return ETLResult{}, err

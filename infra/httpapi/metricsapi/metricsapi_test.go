@@ -12,9 +12,9 @@ import (
 
 	"github.com/devflow/backend/domain/ids"
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
-	"github.com/devflow/backend/infra/httpapi/metricsapi"
 	"github.com/devflow/backend/infra/httpapi/telemetryapi/telemetryapitest"
 	"github.com/devflow/backend/infra/testdb"
+	"github.com/devflow/backend/projections"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
@@ -310,11 +310,11 @@ func TestETL_WaitsForTheProjectionAndReportsOrdinals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_lock($1)`, metricsapi.MaintenanceLockKey("metrics")); err != nil {
+	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_lock($1)`, projections.MaintenanceLockKey("metrics")); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(admin.JWT, 409, `{"error":"ETL pass already in flight"}`)
-	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, metricsapi.MaintenanceLockKey("metrics")); err != nil {
+	if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, projections.MaintenanceLockKey("metrics")); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.Do("POST", "/metrics/etl/run", admin.JWT, nil); r.Status != 200 {
