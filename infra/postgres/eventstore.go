@@ -100,8 +100,10 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 
 	results := make([]eventlog.AppendResult, len(appends))
 	var rows [][]any
-	var newVersions []int64
-	var touched []string
+	var touched []string // streams that get events, each once, in first-append order
+	// The events of one request usually share their metadata; encode it once.
+	var lastMeta eventlog.Metadata
+	var lastMetaJSON []byte
 	for i, a := range appends {
 		current := versions[a.StreamID]
 		fresh := a.Events[:0:0]
@@ -121,21 +123,24 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 		}
 		for _, e := range fresh {
 			current++
-			meta, err := json.Marshal(e.Metadata)
-			if err != nil {
-				return nil, fmt.Errorf("append: metadata: %w", err)
+			if lastMetaJSON == nil || e.Metadata != lastMeta {
+				meta, err := json.Marshal(e.Metadata)
+				if err != nil {
+					return nil, fmt.Errorf("append: metadata: %w", err)
+				}
+				lastMeta, lastMetaJSON = e.Metadata, meta
 			}
+			meta := lastMetaJSON
 			data := e.Data
 			if len(data) == 0 {
 				data = json.RawMessage("{}")
 			}
 			rows = append(rows, []any{[16]byte(e.ID), a.StreamID, current, e.Type, e.SchemaVersion, []byte(data), meta})
 		}
-		versions[a.StreamID] = current
-		if len(fresh) > 0 {
+		if len(fresh) > 0 && !slices.Contains(touched, a.StreamID) {
 			touched = append(touched, a.StreamID)
-			newVersions = append(newVersions, current)
 		}
+		versions[a.StreamID] = current
 		results[i] = eventlog.AppendResult{StreamID: a.StreamID, Appended: len(fresh), Duplicates: duplicates, NextExpected: expectedOf(current)}
 	}
 	if len(rows) == 0 {
@@ -146,6 +151,10 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 		[]string{"event_id", "stream_id", "stream_version", "event_type", "schema_version", "data", "metadata"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return nil, fmt.Errorf("append: copy events: %w", err)
+	}
+	newVersions := make([]int64, len(touched))
+	for i, id := range touched {
+		newVersions[i] = versions[id]
 	}
 	var txid, lastPosition int64
 	batch = &pgx.Batch{}

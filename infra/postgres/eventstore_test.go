@@ -128,3 +128,26 @@ func TestReadAll_GapSafeUnderConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+func TestAppend_SameStreamTwiceInOneCall(t *testing.T) {
+	ctx := context.Background()
+	store := postgres.NewEventStore(testdb.Pool(t))
+	sid := "s-" + ids.New().String()
+	res, err := store.Append(ctx,
+		eventlog.Append{StreamID: sid, Expected: eventlog.NoStream(), Events: []eventlog.EventData{eventlogtest.Event("A", `{}`), eventlogtest.Event("B", `{}`)}},
+		eventlog.Append{StreamID: sid, Expected: eventlog.Exact(1), Events: []eventlog.EventData{eventlogtest.Event("C", `{}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[1].NextExpected != eventlog.Exact(2) {
+		t.Fatalf("second part's next expected = %v, want exact 2", res[1].NextExpected)
+	}
+	// The stream's recorded version must be the last one, or this append would collide.
+	if _, err := store.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Exact(2), Events: []eventlog.EventData{eventlogtest.Event("D", `{}`)}}); err != nil {
+		t.Fatalf("append after a two-part call: %v", err)
+	}
+	got, err := store.ReadStream(ctx, sid, 0, 10)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("stream holds %d events (%v), want 4", len(got), err)
+	}
+}
