@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,78 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(total/rawTime.Seconds(), "raw-copy-events/s")
 			b.ReportMetric(rawTime.Seconds()/ingestTime.Seconds(), "ratio")
 			b.ReportMetric(float64(bytes)/float64(b.N), "body-bytes/batch")
+		})
+	}
+}
+
+// BenchmarkIngestConcurrent is BenchmarkIngest with 8 extension clients sending at
+// once (each its own user and session), as a deployment sees them, beside 8 concurrent
+// raw CopyFrom writers of the same rows: a throughput ratio, where per-request latency
+// (HTTP, token lookup, round trips) overlaps instead of adding up.
+func BenchmarkIngestConcurrent(b *testing.B) {
+	ctx := context.Background()
+	pool := telemetryapitest.DurablePool(b)
+	if _, err := pool.Exec(ctx, `CREATE TABLE raw_events (LIKE events INCLUDING ALL)`); err != nil {
+		b.Fatal(err)
+	}
+	e := telemetryapitest.NewOnPool(b, pool, telemetryapitest.Options{NoEngine: true})
+	const clients = 8
+	columns := []string{"event_id", "stream_id", "stream_version", "event_type", "schema_version", "data", "metadata"}
+	for _, size := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d/clients=%d", size, clients), func(b *testing.B) {
+			type work struct {
+				token  string
+				bodies [][]byte
+				rows   [][][]any
+			}
+			var ws [clients]work
+			for c := range ws {
+				user := e.NewUser()
+				session := ids.New().String()
+				g := tt.NewGenerator(uint64(size*100+c), session, time.Now().Add(-time.Hour))
+				var version int64
+				ws[c].token = user.Token
+				for n := c; n < b.N; n += clients {
+					body := tt.Payload(g.Events(size)...)
+					ws[c].bodies = append(ws[c].bodies, body)
+					ws[c].rows = append(ws[c].rows, rawRows(b, body, user.ID, session, &version))
+				}
+			}
+			run := func(each func(w work, i int) error) time.Duration {
+				start := time.Now()
+				var wg sync.WaitGroup
+				for c := range ws {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range ws[c].bodies {
+							if err := each(ws[c], i); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				return time.Since(start)
+			}
+			b.ResetTimer()
+			ingestTime := run(func(w work, i int) error {
+				if r := e.Do("POST", "/telemetry", w.token, w.bodies[i]); r.Status != 202 {
+					return fmt.Errorf("ingest: %s", r)
+				}
+				return nil
+			})
+			rawTime := run(func(w work, i int) error {
+				return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					_, err := tx.CopyFrom(ctx, pgx.Identifier{"raw_events"}, columns, pgx.CopyFromRows(w.rows[i]))
+					return err
+				})
+			})
+			total := float64(b.N * size)
+			b.ReportMetric(total/ingestTime.Seconds(), "ingest-events/s")
+			b.ReportMetric(total/rawTime.Seconds(), "raw-copy-events/s")
+			b.ReportMetric(rawTime.Seconds()/ingestTime.Seconds(), "ratio")
 		})
 	}
 }
