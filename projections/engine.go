@@ -287,32 +287,47 @@ func (e *Engine) Checkpoint(ctx context.Context, name string) (Checkpoint, error
 }
 
 // Step applies at most one batch of projection p into schema and returns how many
-// events it applied. The batch and the checkpoint commit together.
+// events it applied. The batch and the checkpoint commit together. The checkpoint is
+// read without a lock and advanced only if it has not moved meanwhile (a rebuild's swap
+// may move it): that keeps the transaction without a transaction id until it writes,
+// so it holds back every reader's horizon only while it applies.
 func Step(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int) (int, error) {
-	n := 0
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// The row lock makes concurrent steps (a runner that lost its leader lock, a
-		// rebuild's swap) take turns; each then sees the other's checkpoint.
-		cp, err := lockCheckpoint(ctx, tx, p.Name())
-		if err != nil {
-			return err
-		}
-		events, err := store.ReadAll(ctx, cp.Position, batchSize)
-		if err != nil || len(events) == 0 {
-			return err
-		}
+	cp, err := readCheckpoint(ctx, pool, p.Name())
+	if err != nil {
+		return 0, err
+	}
+	events, err := store.ReadAll(ctx, cp.Position, batchSize)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if err := applyBatch(ctx, tx, p, schema, events); err != nil {
 			return err
 		}
-		n = len(events)
-		last := events[n-1].Position
-		_, err = tx.Exec(ctx, `UPDATE projection_checkpoints
+		last := events[len(events)-1].Position
+		tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
 			SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
-			WHERE name = $1`, p.Name(), int64(last.Commit), int64(last.Prepare), n)
-		return err
+			WHERE name = $1 AND commit_pos = $5 AND prepare_pos = $6`,
+			p.Name(), int64(last.Commit), int64(last.Prepare), len(events), int64(cp.Position.Commit), int64(cp.Position.Prepare))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return errCheckpointMoved
+		}
+		return nil
 	})
-	return n, err
+	if errors.Is(err, errCheckpointMoved) {
+		return 0, nil // someone else applied these events; read again from the new checkpoint
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(events), nil
 }
+
+// errCheckpointMoved rolls back a batch whose checkpoint another writer advanced first.
+var errCheckpointMoved = errors.New("checkpoint moved")
 
 func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, schema string, events []eventlog.Envelope) error {
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
@@ -405,7 +420,7 @@ type Status struct {
 	State         string // this replica's runner state
 	Head          eventlog.Position
 	LagEvents     int64   // events between the checkpoint and the head
-	LagSeconds    float64 // age of the oldest event not yet applied; 0 when caught up
+	LagSeconds    float64 // age of the oldest event not yet applied (see Status); 0 when caught up
 }
 
 // Status reports every projection's checkpoint against the log head.
@@ -430,9 +445,13 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 			if err != nil {
 				return nil, err
 			}
+			// The oldest waiting event's age; while it cannot be read yet (an older
+			// transaction is still open), how long the projection has not advanced.
+			since := cp.UpdatedAt
 			if len(next) > 0 {
-				s.LagSeconds = max(0, time.Since(next[0].RecordedAt).Seconds())
+				since = next[0].RecordedAt
 			}
+			s.LagSeconds = max(0, time.Since(since).Seconds())
 		}
 		out = append(out, s)
 	}
