@@ -4,56 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
-	"github.com/devflow/backend/infra/pgharness"
 	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
 )
-
-// durablePool is a migrated database with PostgreSQL's default durability (fsync and
-// synchronous_commit on): an acknowledged append is a committed one. The test clusters
-// trade that away for speed, so benchmarks start their own, or use BENCH_DATABASE_URL.
-func durablePool(b *testing.B) *pgxpool.Pool {
-	ctx := context.Background()
-	url := os.Getenv("BENCH_DATABASE_URL")
-	if url == "" {
-		// Not under b.TempDir(): as root the cluster runs as the postgres user, which
-		// cannot enter the test's private temporary folder.
-		dir, err := os.MkdirTemp("", "devflow-bench-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = os.Chmod(dir, 0o755)
-		b.Cleanup(func() { _ = os.RemoveAll(dir) })
-		cluster, err := pgharness.Start(ctx, pgharness.Options{DataDir: dir + "/pgdata"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = cluster.Stop(context.Background()) })
-		if err := cluster.CreateDatabase(ctx, "bench", ""); err != nil {
-			b.Fatal(err)
-		}
-		url = cluster.URL("bench")
-	}
-	if err := postgres.Migrate(ctx, url, quietLog); err != nil {
-		b.Fatal(err)
-	}
-	pool, err := postgres.NewPool(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	return pool
-}
 
 // telemetryEvent is a realistic stored text_change (about 650 bytes of JSON).
 func telemetryEvent(session string, i int) eventlog.EventData {
@@ -76,7 +37,7 @@ func telemetryEvent(session string, i int) eventlog.EventData {
 // machine noise hits both alike. ratio = store events/s ÷ raw events/s.
 func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
-	pool := durablePool(b)
+	pool := testdb.DurablePool(b)
 	if _, err := pool.Exec(ctx, `CREATE TABLE raw_events (LIKE events INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +92,7 @@ func (nop) Apply(context.Context, pgx.Tx, []eventlog.Envelope) error { return ni
 // nothing, beside a raw sequential read of the same rows in log order (the baseline).
 func BenchmarkProjectionEngine(b *testing.B) {
 	ctx := context.Background()
-	pool := durablePool(b)
+	pool := testdb.DurablePool(b)
 	store := postgres.NewEventStore(pool)
 	defer store.Close()
 	const total, batch = 200_000, 1000
@@ -172,5 +133,3 @@ func BenchmarkProjectionEngine(b *testing.B) {
 	b.ReportMetric(float64(b.N*total)/rawTime.Seconds(), "raw-read-events/s")
 	b.ReportMetric(rawTime.Seconds()/engineTime.Seconds(), "ratio")
 }
-
-var quietLog = slog.New(slog.DiscardHandler)

@@ -12,8 +12,8 @@ import (
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
-	"github.com/devflow/backend/infra/httpapi/telemetryapi/telemetryapitest"
 	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
 	"github.com/devflow/backend/projections/metrics"
 )
@@ -29,7 +29,7 @@ func BenchmarkRebuild(b *testing.B) {
 	if s := os.Getenv("BENCH_REBUILD_EVENTS"); s != "" {
 		total, _ = strconv.Atoi(s)
 	}
-	pool := telemetryapitest.DurablePool(b)
+	pool := testdb.DurablePool(b)
 	store := postgres.NewEventStore(pool)
 	defer store.Close()
 

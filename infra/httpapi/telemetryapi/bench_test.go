@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/devflow/backend/infra/testdb"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ import (
 // ratio = ingest events/s ÷ raw-copy events/s (target ≥ 0.8).
 func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
-	pool := telemetryapitest.DurablePool(b)
+	pool := testdb.DurablePool(b)
 	if _, err := pool.Exec(ctx, `CREATE TABLE raw_events (LIKE events INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func BenchmarkIngest(b *testing.B) {
 // (HTTP, token lookup, round trips) overlaps instead of adding up.
 func BenchmarkIngestConcurrent(b *testing.B) {
 	ctx := context.Background()
-	pool := telemetryapitest.DurablePool(b)
+	pool := testdb.DurablePool(b)
 	if _, err := pool.Exec(ctx, `CREATE TABLE raw_events (LIKE events INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,8 @@
-package telemetryapitest
+package testdb
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 
@@ -38,7 +39,7 @@ func DurablePool(b testing.TB) *pgxpool.Pool {
 		}
 		url = cluster.URL("bench")
 	}
-	if err := postgres.Migrate(ctx, url, Quiet); err != nil {
+	if err := postgres.Migrate(ctx, url, slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
 	pool, err := postgres.NewPool(ctx, url)
