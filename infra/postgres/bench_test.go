@@ -16,8 +16,9 @@ import (
 	"github.com/devflow/backend/projections"
 )
 
-// telemetryEvent is a realistic stored text_change (about 650 bytes of JSON).
-func telemetryEvent(session string, i int) eventlog.EventData {
+// telemetryEvent is a realistic stored text_change (about 650 bytes of JSON). Events
+// of one request share their metadata, as in ingest.
+func telemetryEvent(session string, i int, meta eventlog.Metadata) eventlog.EventData {
 	data, _ := json.Marshal(map[string]any{
 		"type": "text_change", "timestamp": time.Date(2026, 11, 27, 10, 0, 0, i*1e6, time.UTC).Format(time.RFC3339Nano),
 		"workspace": "shop-api", "session_id": session,
@@ -28,8 +29,7 @@ func telemetryEvent(session string, i int) eventlog.EventData {
 			"is_large_paste": false, "is_possible_rewrite": false, "is_possible_undo_cycle": false},
 		"machine_timestamp": "2026-11-27T10:15:02.118Z",
 	})
-	return eventlog.EventData{ID: ids.New(), Type: "TextChanged", SchemaVersion: 1, Data: data,
-		Metadata: eventlog.Metadata{UserID: ids.New().String(), ReceivedAt: time.Now().UTC(), RequestID: "bench"}}
+	return eventlog.EventData{ID: ids.New(), Type: "TextChanged", SchemaVersion: 1, Data: data, Metadata: meta}
 }
 
 // BenchmarkAppend compares the event store's append with a raw pgx CopyFrom of the same
@@ -49,10 +49,11 @@ func BenchmarkAppend(b *testing.B) {
 			var storeTime, rawTime time.Duration
 			for n := 0; n < b.N; n++ {
 				session := ids.New().String()
+				meta := eventlog.Metadata{UserID: ids.New().String(), ReceivedAt: time.Now().UTC(), RequestID: "bench"}
 				events := make([]eventlog.EventData, size)
 				rows := make([][]any, size)
 				for i := range events {
-					events[i] = telemetryEvent(session, i)
+					events[i] = telemetryEvent(session, i, meta)
 					meta, _ := json.Marshal(events[i].Metadata)
 					rows[i] = []any{[16]byte(ids.New()), "session-" + session, int64(i), events[i].Type, 1, []byte(events[i].Data), meta}
 				}
@@ -98,9 +99,10 @@ func BenchmarkProjectionEngine(b *testing.B) {
 	const total, batch = 200_000, 1000
 	for s := 0; s < total/batch; s++ {
 		session := ids.New().String()
+		meta := eventlog.Metadata{UserID: ids.New().String(), ReceivedAt: time.Now().UTC(), RequestID: "bench"}
 		events := make([]eventlog.EventData, batch)
 		for i := range events {
-			events[i] = telemetryEvent(session, i)
+			events[i] = telemetryEvent(session, i, meta)
 		}
 		if _, err := store.Append(ctx, eventlog.Append{StreamID: "session-" + session, Expected: eventlog.Any(), Events: events}); err != nil {
 			b.Fatal(err)
