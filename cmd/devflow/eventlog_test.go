@@ -31,6 +31,7 @@ func TestCopyToESDB(t *testing.T) {
 	}
 	defer pool.Close()
 	source := postgres.NewEventStore(pool)
+	defer source.Close() // its LISTEN connection must go back before the pool closes
 	for s := 0; s < 3; s++ {
 		events := make([]eventlog.EventData, 4)
 		for i := range events {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
@@ -319,25 +320,35 @@ func (s *EventStore) WaitForAppend(ctx context.Context, timeout time.Duration) e
 
 func (s *EventStore) listen(ctx context.Context) {
 	for ctx.Err() == nil {
-		if err := s.listenOnce(ctx); err != nil && ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if errors.Is(err, puddle.ErrClosedPool) {
+			return // the store's owner closed the pool without closing the store
+		}
+		if ctx.Err() == nil {
 			time.Sleep(time.Second)
 		}
 	}
 }
 
 func (s *EventStore) listenOnce(ctx context.Context) error {
-	conn, err := s.pool.Acquire(ctx)
+	// Probe the pool first, so a closed pool ends the listener.
+	probe, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	// A LISTEN connection must not go back to the pool still listening.
-	defer conn.Release()
-	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	probe.Release()
+	// The listening connection is the store's own, not the pool's: it waits for as long
+	// as the store lives, and closing the pool must not wait for it.
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+appendChannel); err != nil {
 		return err
 	}
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
 		s.mu.Lock()

@@ -151,3 +151,25 @@ func TestAppend_SameStreamTwiceInOneCall(t *testing.T) {
 		t.Fatalf("stream holds %d events (%v), want 4", len(got), err)
 	}
 }
+
+// TestWaitForAppend_ListenerDoesNotHoldThePool: a pool closes even while the store's
+// listener is waiting (its connection is the store's own, not a pooled one).
+func TestWaitForAppend_ListenerDoesNotHoldThePool(t *testing.T) {
+	ctx := context.Background()
+	pool, err := postgres.NewPool(ctx, testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewEventStore(pool)
+	if err := store.WaitForAppend(ctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { pool.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("pool.Close blocked behind the event store's listener")
+	}
+	store.Close()
+}
