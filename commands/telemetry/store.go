@@ -17,9 +17,10 @@ import (
 	"github.com/devflow/backend/domain/telemetry"
 )
 
-// TxAppender appends inside a caller's transaction (the PostgreSQL event store).
-type TxAppender interface {
-	AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error)
+// AtomicAppender appends together with other statements that must commit with the
+// events (the PostgreSQL event store).
+type AtomicAppender interface {
+	AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error)
 }
 
 // StreamReader reads one stream (any event store).
@@ -31,13 +32,13 @@ type StreamReader interface {
 // the quarantine commit in one transaction.
 type PostgresStore struct {
 	pool   *pgxpool.Pool
-	events TxAppender
+	events AtomicAppender
 	reader StreamReader
 }
 
 // NewPostgresStore builds the store. events and reader are normally the same
 // *postgres.EventStore.
-func NewPostgresStore(pool *pgxpool.Pool, events TxAppender, reader StreamReader) *PostgresStore {
+func NewPostgresStore(pool *pgxpool.Pool, events AtomicAppender, reader StreamReader) *PostgresStore {
 	if pool == nil || events == nil || reader == nil {
 		panic("telemetry: nil dependency")
 	}
@@ -72,55 +73,50 @@ func (s *PostgresStore) UserExists(ctx context.Context, user ids.ID) (bool, erro
 	return ok, err
 }
 
-// Commit runs the append, the user check and the quarantine insert in one
-// transaction. The user check and the quarantine insert travel in one round trip
-// after the append; a missing user rolls everything back.
+// Commit stores the events and the quarantine records in one transaction, in the
+// event store's three round trips (the quarantine insert rides in its last batch). A
+// caller whose user row was not verified by authentication (a JWT) is checked first.
 func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error) {
-	var results []eventlog.AppendResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if len(appends) > 0 {
-			var err error
-			if results, err = s.events.AppendTx(ctx, tx, appends...); err != nil {
-				return err
-			}
-		}
-		batch := &pgx.Batch{}
-		exists := userVerified
-		if !userVerified {
-			batch.Queue(userExistsSQL, [16]byte(user)).QueryRow(func(row pgx.Row) error { return row.Scan(&exists) })
-		}
-		if len(quarantine) > 0 {
-			n := len(quarantine)
-			qids, users, at, idx := make([][16]byte, n), make([][16]byte, n), make([]time.Time, n), make([]int32, n)
-			raws, errs := make([][]byte, n), make([]string, n)
-			for i, q := range quarantine {
-				qids[i], users[i], at[i], idx[i], raws[i] = q.ID, q.UserID, q.ReceivedAt, int32(q.Index), q.Raw
-				b, err := json.Marshal(q.Errors)
-				if err != nil {
-					return err
-				}
-				errs[i] = string(storableJSON(b))
-			}
-			batch.Queue(`INSERT INTO telemetry_quarantine (id, user_id, received_at, event_index, raw, errors)
-				SELECT q.id, q.user_id, q.received_at, q.event_index, q.raw, q.errors::jsonb
-				FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int4[], $5::bytea[], $6::text[])
-				  AS q(id, user_id, received_at, event_index, raw, errors)
-				ON CONFLICT (id) DO NOTHING`, qids, users, at, idx, raws, errs)
-		}
-		if batch.Len() > 0 {
-			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-				return err
-			}
+	if !userVerified {
+		exists, err := s.UserExists(ctx, user)
+		if err != nil {
+			return nil, err
 		}
 		if !exists {
-			return accounts.ErrUserNotFound
+			return nil, accounts.ErrUserNotFound
 		}
-		return nil
-	})
+	}
+	queueQuarantine, err := quarantineInsert(quarantine)
 	if err != nil {
 		return nil, err
 	}
-	return results, nil
+	return s.events.AppendWith(ctx, queueQuarantine, appends...)
+}
+
+// quarantineInsert queues the insert of the quarantine records; nil when there are
+// none. A resent invalid event has the same id, so it is stored once.
+func quarantineInsert(quarantine []QuarantineRecord) (func(*pgx.Batch), error) {
+	if len(quarantine) == 0 {
+		return nil, nil
+	}
+	n := len(quarantine)
+	qids, users, at, idx := make([][16]byte, n), make([][16]byte, n), make([]time.Time, n), make([]int32, n)
+	raws, errs := make([][]byte, n), make([]string, n)
+	for i, q := range quarantine {
+		qids[i], users[i], at[i], idx[i], raws[i] = q.ID, q.UserID, q.ReceivedAt, int32(q.Index), q.Raw
+		b, err := json.Marshal(q.Errors)
+		if err != nil {
+			return nil, err
+		}
+		errs[i] = string(storableJSON(b))
+	}
+	return func(batch *pgx.Batch) {
+		batch.Queue(`INSERT INTO telemetry_quarantine (id, user_id, received_at, event_index, raw, errors)
+			SELECT q.id, q.user_id, q.received_at, q.event_index, q.raw, q.errors::jsonb
+			FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int4[], $5::bytea[], $6::text[])
+			  AS q(id, user_id, received_at, event_index, raw, errors)
+			ON CONFLICT (id) DO NOTHING`, qids, users, at, idx, raws, errs)
+	}, nil
 }
 
 // storableJSON replaces \u0000 escapes, which jsonb refuses, in JSON written by
@@ -180,10 +176,14 @@ func (s *LogStore) Commit(ctx context.Context, user ids.ID, userVerified bool, a
 			return nil, err
 		}
 	}
-	if len(quarantine) > 0 {
-		if _, err := s.pg.Commit(ctx, user, true, nil, quarantine); err != nil {
-			return nil, err
-		}
+	queueQuarantine, err := quarantineInsert(quarantine)
+	if err != nil || queueQuarantine == nil {
+		return results, err
+	}
+	batch := &pgx.Batch{}
+	queueQuarantine(batch)
+	if err := s.pg.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
 	}
 	return results, nil
 }

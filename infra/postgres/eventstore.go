@@ -44,13 +44,24 @@ var _ eventlog.Store = (*EventStore)(nil)
 
 // Append writes all streams' events in one transaction.
 func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
-	var results []eventlog.AppendResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		results, err = s.AppendTx(ctx, tx, appends...)
-		return err
-	})
+	return s.AppendWith(ctx, nil, appends...)
+}
+
+// AppendWith appends in a transaction of its own, together with the statements extra
+// queues (a state change that must commit with the events, e.g. quarantine rows).
+// BEGIN travels in the first batch and COMMIT in the last, so a whole append costs
+// three round trips: lock and check, COPY, advance and commit.
+func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	defer conn.Release()
+	results, err := s.appendOn(ctx, conn, true, extra, appends)
+	if err != nil {
+		// Ends the transaction if it is still open; a broken connection is dropped by
+		// the pool on release.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		return nil, err
 	}
 	return results, nil
@@ -59,6 +70,17 @@ func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]
 // AppendTx appends inside the caller's transaction, so that a state-table change and
 // the events that record it commit together. The caller commits.
 func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
+	return s.appendOn(ctx, tx, false, nil, appends)
+}
+
+// session is where an append runs: a caller's transaction, or a pooled connection on
+// which appendOn opens and commits the transaction itself (own).
+type session interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+}
+
+func (s *EventStore) appendOn(ctx context.Context, q session, own bool, extra func(*pgx.Batch), appends []eventlog.Append) ([]eventlog.AppendResult, error) {
 	streamIDs := make([]string, 0, len(appends))
 	eventIDs := make([][16]byte, 0, len(appends))
 	for _, a := range appends {
@@ -77,6 +99,9 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 	// multi-stream appends cannot deadlock, then see which ids are already stored. Both
 	// happen after the locks, so a concurrent identical append is seen as duplicate.
 	batch := &pgx.Batch{}
+	if own {
+		batch.Queue("BEGIN")
+	}
 	batch.Queue(`INSERT INTO streams (stream_id, version) SELECT unnest($1::text[]), -1 ON CONFLICT DO NOTHING`, streamIDs)
 	versions := map[string]int64{}
 	batch.Queue(`SELECT stream_id, version FROM streams WHERE stream_id = ANY($1) ORDER BY stream_id FOR UPDATE`, streamIDs).
@@ -98,7 +123,7 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 				return err
 			})
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	if err := q.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("append: lock streams: %w", err)
 	}
 
@@ -147,11 +172,27 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 		versions[a.StreamID] = current
 		results[i] = eventlog.AppendResult{StreamID: a.StreamID, Appended: len(fresh), Duplicates: duplicates, NextExpected: expectedOf(current)}
 	}
+	// The last batch: what the caller adds, and COMMIT when the transaction is ours.
+	finish := func(batch *pgx.Batch) error {
+		if extra != nil {
+			extra(batch)
+		}
+		if own {
+			batch.Queue("COMMIT")
+		}
+		if batch.Len() == 0 {
+			return nil
+		}
+		return q.SendBatch(ctx, batch).Close()
+	}
 	if len(rows) == 0 {
+		if err := finish(&pgx.Batch{}); err != nil {
+			return nil, fmt.Errorf("append: commit: %w", err)
+		}
 		return results, nil
 	}
 
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"},
+	if _, err := q.CopyFrom(ctx, pgx.Identifier{"events"},
 		[]string{"event_id", "stream_id", "stream_version", "event_type", "schema_version", "data", "metadata"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return nil, fmt.Errorf("append: copy events: %w", err)
@@ -166,7 +207,7 @@ func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlo
 	batch.Queue(`SELECT pg_current_xact_id()::text::bigint, currval(pg_get_serial_sequence('events', 'position'))`).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &lastPosition) })
 	batch.Queue(`SELECT pg_notify($1, '')`, appendChannel)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	if err := finish(batch); err != nil {
 		return nil, fmt.Errorf("append: advance streams: %w", err)
 	}
 	// All rows of one call share a transaction and positions grow within it, so the
