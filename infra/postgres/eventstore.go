@@ -61,7 +61,9 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 	if err != nil {
 		// Ends the transaction if it is still open; a broken connection is dropped by
 		// the pool on release.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+		cancel()
 		return nil, err
 	}
 	return results, nil
