@@ -287,10 +287,11 @@ func (e *Engine) Checkpoint(ctx context.Context, name string) (Checkpoint, error
 }
 
 // Step applies at most one batch of projection p into schema and returns how many
-// events it applied. The batch and the checkpoint commit together. The checkpoint is
-// read without a lock and advanced only if it has not moved meanwhile (a rebuild's swap
-// may move it): that keeps the transaction without a transaction id until it writes,
-// so it holds back every reader's horizon only while it applies.
+// events it applied. The batch and the checkpoint commit together. The events are read
+// before the transaction starts, so the transaction holds back every reader's horizon
+// only while it applies. It then locks the checkpoint row first (as a rebuild's swap
+// does, so the two cannot deadlock on the read-model tables) and applies only if no one
+// moved the checkpoint meanwhile.
 func Step(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int) (int, error) {
 	cp, err := readCheckpoint(ctx, pool, p.Name())
 	if err != nil {
@@ -300,34 +301,27 @@ func Step(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
+	applied := 0
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		locked, err := lockCheckpoint(ctx, tx, p.Name())
+		if err != nil || locked.Position != cp.Position {
+			return err // moved by someone else: read again from the new checkpoint
+		}
 		if err := applyBatch(ctx, tx, p, schema, events); err != nil {
 			return err
 		}
 		last := events[len(events)-1].Position
-		tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+		_, err = tx.Exec(ctx, `UPDATE projection_checkpoints
 			SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
-			WHERE name = $1 AND commit_pos = $5 AND prepare_pos = $6`,
-			p.Name(), int64(last.Commit), int64(last.Prepare), len(events), int64(cp.Position.Commit), int64(cp.Position.Prepare))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return errCheckpointMoved
-		}
-		return nil
+			WHERE name = $1`, p.Name(), int64(last.Commit), int64(last.Prepare), len(events))
+		applied = len(events)
+		return err
 	})
-	if errors.Is(err, errCheckpointMoved) {
-		return 0, nil // someone else applied these events; read again from the new checkpoint
-	}
 	if err != nil {
 		return 0, err
 	}
-	return len(events), nil
+	return applied, nil
 }
-
-// errCheckpointMoved rolls back a batch whose checkpoint another writer advanced first.
-var errCheckpointMoved = errors.New("checkpoint moved")
 
 func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, schema string, events []eventlog.Envelope) error {
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {

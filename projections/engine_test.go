@@ -323,3 +323,58 @@ func TestEngine_RebuildsBlueGreenWhenTheVersionGoesUp(t *testing.T) {
 		t.Fatalf("rows after the version rebuild\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestRebuild_WhileTheLiveRunnerFollowsAppends is the operator's case: `devflow
+// projections rebuild` while the service's runner follows a log that keeps growing.
+// The swap and the live batches take turns; the rows end exactly right.
+func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	p := &counting{version: 1}
+	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 5, IdleWait: 10 * time.Millisecond},
+		[]projections.Projection{p})
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx)
+	stopAppending := make(chan struct{})
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		for round := 0; ; round++ {
+			select {
+			case <-stopAppending:
+				return
+			default:
+			}
+			events := []eventlog.EventData{eventlogtest.Event("Counted", `{"n":1}`)}
+			if _, err := store.Append(ctx, eventlog.Append{StreamID: fmt.Sprintf("s-%03d", round%6), Expected: eventlog.Any(), Events: events}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		if err := projections.Rebuild(ctx, pool, store, &counting{version: 1}, 7, nil); err != nil {
+			t.Fatalf("rebuild %d while the runner is live: %v", i, err)
+		}
+	}
+	close(stopAppending)
+	<-appended
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+		t.Fatal(err)
+	}
+	var total, events int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(events), 0) FROM counting_streams)`).Scan(&events, &total); err != nil {
+		t.Fatal(err)
+	}
+	if total != events || events == 0 {
+		t.Fatalf("read model counts %d events, the log holds %d", total, events)
+	}
+}
