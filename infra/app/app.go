@@ -22,9 +22,6 @@ import (
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/projections"
-	metricsprojection "github.com/devflow/backend/projections/metrics"
-	recommendationsprojection "github.com/devflow/backend/projections/recommendations"
-	sessionsprojection "github.com/devflow/backend/projections/sessions"
 )
 
 // data is the data layer: database (configured or private), event log, projection
@@ -48,11 +45,8 @@ var CLI = fx.Options(
 	data,
 	// Commands print their results on stdout; keep it clean of routine logs.
 	fx.Decorate(func(c config.Config) *slog.Logger { return logging.New(os.Stderr, "warn") }),
-	fx.Provide(
-		fx.Annotate(func() projections.Projection { return metricsprojection.New(metricsprojection.Options{}) }, fx.ResultTags(`group:"projections"`)),
-		fx.Annotate(func() projections.Projection { return sessionsprojection.New() }, fx.ResultTags(`group:"projections"`)),
-		fx.Annotate(func() projections.Projection { return recommendationsprojection.New() }, fx.ResultTags(`group:"projections"`)),
-	),
+	telemetryapi.Projections,
+	insights.Projections,
 )
 
 // Server is the whole service of `devflow serve`. fx starts modules in this order and

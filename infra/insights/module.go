@@ -34,8 +34,8 @@ const (
 // the recommendation endpoints (group "routes"), and the insight scheduler, started
 // and stopped with the app when INSIGHTS_ENABLED allows it.
 var Module = fx.Module("insights",
+	Projections,
 	fx.Provide(
-		fx.Annotate(func() projections.Projection { return projection.New() }, fx.ResultTags(`group:"projections"`)),
 		newLocker,
 		newReadModel,
 		NewActivity,
@@ -45,6 +45,11 @@ var Module = fx.Module("insights",
 		fx.Annotate(newRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(runScheduler),
+)
+
+// Projections provides the area's projection (group "projections") alone, for the CLI.
+var Projections = fx.Provide(
+	fx.Annotate(func() projections.Projection { return projection.New() }, fx.ResultTags(`group:"projections"`)),
 )
 
 func newLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*Locker, error) {

@@ -20,13 +20,18 @@ import (
 // Module is the telemetry area: the metrics and sessions projections (group
 // "projections"), POST /telemetry and the metrics endpoints (group "routes").
 var Module = fx.Module("telemetry",
+	Projections,
 	fx.Provide(
-		fx.Annotate(newMetricsProjection, fx.ResultTags(`group:"projections"`)),
-		fx.Annotate(newSessionsProjection, fx.ResultTags(`group:"projections"`)),
 		newIngestHandler,
 		fx.Annotate(newTelemetryRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(newMetricsRoutes, fx.ResultTags(`group:"routes"`)),
 	),
+)
+
+// Projections provides the area's projections (group "projections") alone, for the CLI.
+var Projections = fx.Provide(
+	fx.Annotate(newMetricsProjection, fx.ResultTags(`group:"projections"`)),
+	fx.Annotate(newSessionsProjection, fx.ResultTags(`group:"projections"`)),
 )
 
 func newMetricsProjection() projections.Projection {
