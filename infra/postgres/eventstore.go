@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
@@ -57,32 +58,51 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	defer conn.Release()
-	results, err := s.appendOn(ctx, conn, true, extra, appends)
-	if err != nil {
+	rollback := func() {
 		// Ends the transaction if it is still open; a broken connection is dropped by
 		// the pool on release.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = conn.Exec(rctx, "ROLLBACK")
 		cancel()
+	}
+	// Stored duplicates are rare (a client resending after a lost reply), so the first
+	// attempt lets the unique index find them; only then, or when a stream's version
+	// did not match (a retry of an append that did commit), is the append redone with a
+	// probe for each id.
+	results, err := s.appendOn(ctx, conn, true, false, extra, appends)
+	if isDuplicateEventID(err) || errors.Is(err, eventlog.ErrWrongExpectedVersion) {
+		rollback()
+		results, err = s.appendOn(ctx, conn, true, true, extra, appends)
+	}
+	if err != nil {
+		rollback()
 		return nil, err
 	}
 	return results, nil
 }
 
+func isDuplicateEventID(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id"
+}
+
 // AppendTx appends inside the caller's transaction, so that a state-table change and
 // the events that record it commit together. The caller commits.
 func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
-	return s.appendOn(ctx, tx, false, nil, appends)
+	// A failed COPY would abort the caller's transaction, so probe for duplicates first.
+	return s.appendOn(ctx, tx, false, true, nil, appends)
 }
 
 // session is where an append runs: a caller's transaction, or a pooled connection on
-// which appendOn opens and commits the transaction itself (own).
+// which appendOn opens and commits the transaction itself (own). With probe, ids
+// already stored are looked up first and skipped; without it, a stored id fails the
+// COPY on the unique index.
 type session interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
 }
 
-func (s *EventStore) appendOn(ctx context.Context, q session, own bool, extra func(*pgx.Batch), appends []eventlog.Append) ([]eventlog.AppendResult, error) {
+func (s *EventStore) appendOn(ctx context.Context, q session, own, probe bool, extra func(*pgx.Batch), appends []eventlog.Append) ([]eventlog.AppendResult, error) {
 	streamIDs := make([]string, 0, len(appends))
 	eventIDs := make([][16]byte, 0, len(appends))
 	for _, a := range appends {
@@ -114,7 +134,7 @@ func (s *EventStore) appendOn(ctx context.Context, q session, own bool, extra fu
 			return err
 		})
 	stored := map[[16]byte]bool{}
-	if len(eventIDs) > 0 {
+	if probe && len(eventIDs) > 0 {
 		// One index probe per id. (event_id = ANY($1) lets the planner, knowing a
 		// thousand ids, scan the whole table instead, which grows with the log.)
 		batch.Queue(`SELECT i.id FROM unnest($1::uuid[]) AS i(id),
