@@ -244,11 +244,28 @@ func (e *Engine) lead(ctx context.Context, p Projection, log *slog.Logger) error
 			e.signalAdvanced()
 			continue
 		}
-		if err := e.store.WaitForAppend(ctx, e.opts.IdleWait); err != nil {
+		// Nothing readable. Committed events may still wait behind an older open
+		// transaction (the reader horizon): then look again soon rather than sleeping
+		// until the next append is announced.
+		wait := e.opts.IdleWait
+		if e.behindHead(ctx, p.Name()) {
+			wait = 20 * time.Millisecond
+		}
+		if err := e.store.WaitForAppend(ctx, wait); err != nil {
 			return nil
 		}
 	}
 	return nil
+}
+
+// behindHead reports whether committed events lie beyond the projection's checkpoint.
+func (e *Engine) behindHead(ctx context.Context, name string) bool {
+	cp, err := readCheckpoint(ctx, e.pool, name)
+	if err != nil {
+		return false
+	}
+	head, err := e.store.Head(ctx)
+	return err == nil && cp.Position.Less(head)
 }
 
 func (e *Engine) signalAdvanced() {

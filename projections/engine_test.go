@@ -378,3 +378,52 @@ func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
 		t.Fatalf("read model counts %d events, the log holds %d", total, events)
 	}
 }
+
+// TestEngine_AppliesEventsReleasedByAnOlderTransaction: an event whose append was
+// announced while an older transaction held the reader horizon becomes readable later
+// without any new announcement; the runner must not sleep its whole idle wait on it.
+func TestEngine_AppliesEventsReleasedByAnOlderTransaction(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	p := &counting{version: 1}
+	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 10, IdleWait: 10 * time.Minute},
+		[]projections.Projection{p})
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx)
+	// Let the runner lead and go idle first.
+	appendEvents(t, store, 1, 1)
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+		t.Fatal(err)
+	}
+
+	// An older transaction with a transaction id holds the horizon...
+	older, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	// ...while an append commits and is announced, but cannot be read yet.
+	appendEvents(t, store, 1, 1)
+	if head, err = store.Head(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+		t.Fatalf("the runner did not apply the released event within 30 s (idle wait is 10 min): %v", err)
+	}
+}
