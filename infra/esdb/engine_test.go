@@ -72,9 +72,11 @@ func (sc scenario) apply(t *testing.T, store eventlog.Store, from, to int) event
 
 // run drives the real engine over store with read models in a fresh database: the
 // first half of the log is there before it starts (it builds the projections from it),
-// the rest arrives while it runs (it follows through WaitForAppend: IdleWait is a
-// minute). After each half the test waits for every projection to pass the half's last
-// position, as a command does for read-your-writes. It returns the tables' rows.
+// the rest arrives while it runs (it follows through WaitForAppend; IdleWait is a
+// second only so that a wake-up lost while the subscription is being set up cannot
+// stall the test: waking through the subscription is tested in store_test.go). After
+// each half the test waits for every projection to pass the half's last position, as
+// a command does for read-your-writes. It returns the tables' rows.
 func (sc scenario) run(t *testing.T, store eventlog.Store) string {
 	t.Helper()
 	ctx := context.Background()
@@ -85,7 +87,7 @@ func (sc scenario) run(t *testing.T, store eventlog.Store) string {
 		}
 	}
 	ps := sc.projections()
-	engine := projections.NewEngine(pool, store, slog.New(slog.DiscardHandler), projections.Options{BatchSize: 7, IdleWait: time.Minute}, ps)
+	engine := projections.NewEngine(pool, store, slog.New(slog.DiscardHandler), projections.Options{BatchSize: 7, IdleWait: time.Second}, ps)
 	half := len(sc.calls) / 2
 	before := sc.apply(t, store, 0, half)
 	if err := engine.Start(ctx); err != nil {

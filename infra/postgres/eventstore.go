@@ -410,15 +410,21 @@ func (s *EventStore) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+appendChannel); err != nil {
 		return err
 	}
+	// Appends announced before LISTEN took effect went unheard: wake everyone once.
+	s.wakeAll()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		close(s.wake)
-		s.wake = make(chan struct{})
-		s.mu.Unlock()
+		s.wakeAll()
 	}
+}
+
+func (s *EventStore) wakeAll() {
+	s.mu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // Close stops the listener. The pool belongs to the caller.
