@@ -216,35 +216,15 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 }
 
 func (b *batch) observe(events []eventlog.Envelope) error {
-	var streamID, userText string
-	var session, user ids.ID
-	for i := range events {
-		e := &events[i]
-		if e.Type != telemetry.TypeSessionStarted && !telemetry.IsClientEvent(e.Type) {
-			continue
-		}
-		if e.StreamID != streamID {
-			id, ok := telemetry.SessionFromStream(e.StreamID)
-			if !ok {
-				continue // another area's event that happens to share a type name
-			}
-			session, streamID = id, e.StreamID
-		}
+	err := telemetry.EachSessionEvent(events, func(e *eventlog.Envelope, session, user ids.ID) error {
 		if e.Type == telemetry.TypeSessionStarted {
 			started, err := telemetry.DecodeSessionStarted(e.Data)
 			if err != nil {
-				return fmt.Errorf("metrics: event %s: %w", e.ID, err)
+				return fmt.Errorf("event %s: %w", e.ID, err)
 			}
 			s := b.session(session, started.Owner)
 			s.start = started.StartTime
-			continue
-		}
-		if e.Metadata.UserID != userText {
-			u, err := ids.Parse(e.Metadata.UserID)
-			if err != nil {
-				return fmt.Errorf("metrics: event %s: user id: %w", e.ID, err)
-			}
-			user, userText = u, e.Metadata.UserID
+			return nil
 		}
 		var kind uint8
 		switch e.Type {
@@ -255,17 +235,17 @@ func (b *batch) observe(events []eventlog.Envelope) error {
 		case telemetry.TypeEditorSwitched:
 			kind = kindSwitch
 		default:
-			continue // stored for activity only
+			return nil // stored for activity only
 		}
 		o := &b.o
 		if err := telemetry.Observe(&b.doc, e.Type, e.Data, o); err != nil {
-			return fmt.Errorf("metrics: event %s: %w", e.ID, err)
+			return fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		ob := obs{kind: kind, session: session, user: user, day: dayOf(o.Time)}
 		switch kind {
 		case kindText, kindSave:
 			if o.File == nil {
-				continue
+				return nil
 			}
 			ob.path, ob.lines, ob.hasLine, ob.text = b.intern(o.File), o.Lines, o.HasLines, o.Text
 			b.lines[sessionFileKey{session, ob.path}] = lineState{}
@@ -276,6 +256,10 @@ func (b *batch) observe(events []eventlog.Envelope) error {
 			ob.rapid = o.Rapid
 		}
 		b.obs = append(b.obs, ob)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
 }

@@ -74,20 +74,7 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 		}
 	}()
 
-	var streamID, userText string
-	var sid, user ids.ID
-	for i := range events {
-		e := &events[i]
-		if e.Type != telemetry.TypeSessionStarted && !telemetry.IsClientEvent(e.Type) {
-			continue
-		}
-		if e.StreamID != streamID {
-			id, ok := telemetry.SessionFromStream(e.StreamID)
-			if !ok {
-				continue // another area's event that happens to share a type name
-			}
-			sid, streamID = id, e.StreamID
-		}
+	err := telemetry.EachSessionEvent(events, func(e *eventlog.Envelope, sid, user ids.ID) error {
 		s := b.sess[sid]
 		if s == nil {
 			s = &session{}
@@ -97,20 +84,13 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 		if e.Type == telemetry.TypeSessionStarted {
 			started, err := telemetry.DecodeSessionStarted(e.Data)
 			if err != nil {
-				return fmt.Errorf("sessions: event %s: %w", e.ID, err)
+				return fmt.Errorf("event %s: %w", e.ID, err)
 			}
 			s.owner, s.start = started.Owner, started.StartTime
-			continue
-		}
-		if e.Metadata.UserID != userText {
-			u, err := ids.Parse(e.Metadata.UserID)
-			if err != nil {
-				return fmt.Errorf("sessions: event %s: user id: %w", e.ID, err)
-			}
-			user, userText = u, e.Metadata.UserID
+			return nil
 		}
 		if err := telemetry.Observe(&b.doc, e.Type, e.Data, &b.o); err != nil {
-			return fmt.Errorf("sessions: event %s: %w", e.ID, err)
+			return fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		at := b.o.Time
 		if s.owner.IsNil() {
@@ -122,6 +102,10 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 		if at.After(b.users[user]) {
 			b.users[user] = at
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
 	}
 	return b.write(ctx, tx)
 }
