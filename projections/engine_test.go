@@ -129,6 +129,30 @@ func runToEnd(t *testing.T, pool *pgxpool.Pool, store eventlog.Store, p projecti
 	}
 }
 
+// startEngine runs an engine with one projection until the test ends.
+func startEngine(t *testing.T, pool *pgxpool.Pool, store eventlog.Store, opts projections.Options, p projections.Projection) *projections.Engine {
+	t.Helper()
+	e := projections.NewEngine(pool, store, quiet, opts, []projections.Projection{p})
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e
+}
+
+// waitForHead waits, up to limit, until the counting projection has passed the log's
+// current head.
+func waitForHead(t *testing.T, e *projections.Engine, store eventlog.Store, limit time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.WaitFor(ctx, "counting", head)
+}
+
 func expected(streams, perStream int) string {
 	s := ""
 	for i := 0; i < streams; i++ {
@@ -308,12 +332,7 @@ func TestEngine_RebuildsBlueGreenWhenTheVersionGoesUp(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE counting_streams SET total = -1`); err != nil {
 		t.Fatal(err)
 	}
-	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 7, IdleWait: 20 * time.Millisecond},
-		[]projections.Projection{&counting{version: 2}})
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop(ctx)
+	startEngine(t, pool, store, projections.Options{BatchSize: 7, IdleWait: 20 * time.Millisecond}, &counting{version: 2})
 	for deadline := time.Now().Add(time.Minute); checkpoint(t, pool).Version != 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the engine did not rebuild to version 2 within a minute")
@@ -330,13 +349,7 @@ func TestEngine_RebuildsBlueGreenWhenTheVersionGoesUp(t *testing.T) {
 func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
 	ctx := context.Background()
 	pool, store := setup(t)
-	p := &counting{version: 1}
-	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 5, IdleWait: 10 * time.Millisecond},
-		[]projections.Projection{p})
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop(ctx)
+	e := startEngine(t, pool, store, projections.Options{BatchSize: 5, IdleWait: 10 * time.Millisecond}, &counting{version: 1})
 	stopAppending := make(chan struct{})
 	appended := make(chan struct{})
 	go func() {
@@ -361,13 +374,7 @@ func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
 	}
 	close(stopAppending)
 	<-appended
-	head, err := store.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+	if err := waitForHead(t, e, store, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	var total, events int64
@@ -385,22 +392,10 @@ func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
 func TestEngine_AppliesEventsReleasedByAnOlderTransaction(t *testing.T) {
 	ctx := context.Background()
 	pool, store := setup(t)
-	p := &counting{version: 1}
-	e := projections.NewEngine(pool, store, quiet, projections.Options{BatchSize: 10, IdleWait: 10 * time.Minute},
-		[]projections.Projection{p})
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Stop(ctx)
+	e := startEngine(t, pool, store, projections.Options{BatchSize: 10, IdleWait: 10 * time.Minute}, &counting{version: 1})
 	// Let the runner lead and go idle first.
 	appendEvents(t, store, 1, 1)
-	head, err := store.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+	if err := waitForHead(t, e, store, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 
@@ -414,16 +409,11 @@ func TestEngine_AppliesEventsReleasedByAnOlderTransaction(t *testing.T) {
 	}
 	// ...while an append commits and is announced, but cannot be read yet.
 	appendEvents(t, store, 1, 1)
-	if head, err = store.Head(ctx); err != nil {
-		t.Fatal(err)
-	}
 	time.Sleep(100 * time.Millisecond)
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitCtx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := e.WaitFor(waitCtx, "counting", head); err != nil {
+	if err := waitForHead(t, e, store, 30*time.Second); err != nil {
 		t.Fatalf("the runner did not apply the released event within 30 s (idle wait is 10 min): %v", err)
 	}
 }
