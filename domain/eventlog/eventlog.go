@@ -153,3 +153,19 @@ type Store interface {
 	// CountBetween counts events after a up to and including b, in log order.
 	CountBetween(ctx context.Context, a, b Position) (int64, error)
 }
+
+// AwaitWake is the waiting half of WaitForAppend for adapters that broadcast appends by
+// closing a channel: it returns when wake closes or timeout passes (nil), or when ctx
+// ends (its error).
+func AwaitWake(ctx context.Context, wake <-chan struct{}, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-wake:
+		return nil
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -583,16 +583,7 @@ func (s *Store) WaitForAppend(ctx context.Context, timeout time.Duration) error 
 	}
 	wake := s.wake
 	s.mu.Unlock()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-wake:
-		return nil
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return eventlog.AwaitWake(ctx, wake, timeout)
 }
 
 func (s *Store) wakeAll() {

@@ -369,16 +369,7 @@ func (s *EventStore) WaitForAppend(ctx context.Context, timeout time.Duration) e
 	}
 	wake := s.wake
 	s.mu.Unlock()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-wake:
-		return nil
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return eventlog.AwaitWake(ctx, wake, timeout)
 }
 
 func (s *EventStore) listen(ctx context.Context) {
