@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -28,8 +29,16 @@ const appendChannel = "devflow_events"
 // position) and only read rows whose transaction id is below the oldest transaction
 // still running (pg_snapshot_xmin): every row they could still miss belongs to a
 // transaction at or above that horizon, which sorts after everything already read.
+//
+// Appends: an append whose streams' versions are known without asking (a new stream,
+// an exact expectation, or a version this store committed itself) is written in one
+// round trip, its expected-version check made by advance_streams in the same
+// transaction. Any other append, and one whose assumption turned out stale (another
+// replica wrote the stream), locks its streams first and reads their versions: two
+// round trips.
 type EventStore struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	versions versionCache
 
 	mu       sync.Mutex
 	wake     chan struct{} // closed and replaced on every notification
@@ -38,7 +47,7 @@ type EventStore struct {
 
 // NewEventStore returns the event log on pool.
 func NewEventStore(pool *pgxpool.Pool) *EventStore {
-	return &EventStore{pool: pool, wake: make(chan struct{})}
+	return &EventStore{pool: pool, versions: versionCache{m: map[string]int64{}}, wake: make(chan struct{})}
 }
 
 var _ eventlog.Store = (*EventStore)(nil)
@@ -50,14 +59,31 @@ func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]
 
 // AppendWith appends in a transaction of its own, together with the statements extra
 // queues (a state change that must commit with the events, e.g. quarantine rows).
-// BEGIN travels in the first batch and COMMIT in the last, so a whole append costs
-// three round trips: lock and check, COPY, advance and commit.
 func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
+	if err := checkStreamIDs(appends); err != nil {
+		return nil, err
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
 	defer conn.Release()
+
+	// Stored duplicates are rare (a client resending after a lost reply), so they are
+	// left to the unique index to find; only then is the append redone with a probe
+	// for each id.
+	probe := false
+	if p := s.assume(appends); p != nil && extra == nil {
+		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.advances, p.rows, false)
+		if err == nil {
+			return s.committed(p, pos), nil
+		}
+		s.versions.forget(p.final)
+		if !isStaleVersion(err) && !isDuplicateEventID(err) {
+			return nil, err
+		}
+		probe = isDuplicateEventID(err)
+	}
 	rollback := func() {
 		// Ends the transaction if it is still open; a broken connection is dropped by
 		// the pool on release.
@@ -65,20 +91,18 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 		_, _ = conn.Exec(rctx, "ROLLBACK")
 		cancel()
 	}
-	// Stored duplicates are rare (a client resending after a lost reply), so the first
-	// attempt lets the unique index find them; only then, or when a stream's version
-	// did not match (a retry of an append that did commit), is the append redone with a
-	// probe for each id.
-	results, err := s.appendOn(ctx, conn, true, false, extra, appends)
-	if isDuplicateEventID(err) || errors.Is(err, eventlog.ErrWrongExpectedVersion) {
+	p, pos, err := s.appendLocked(ctx, conn, true, probe, extra, appends)
+	if !probe && (isDuplicateEventID(err) || errors.Is(err, eventlog.ErrWrongExpectedVersion)) {
+		// A stored id, or a version mismatch that may be the retry of an append that
+		// did commit: look the ids up.
 		rollback()
-		results, err = s.appendOn(ctx, conn, true, true, extra, appends)
+		p, pos, err = s.appendLocked(ctx, conn, true, true, extra, appends)
 	}
 	if err != nil {
 		rollback()
 		return nil, err
 	}
-	return results, nil
+	return s.committed(p, pos), nil
 }
 
 func isDuplicateEventID(err error) bool {
@@ -86,29 +110,102 @@ func isDuplicateEventID(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id"
 }
 
+func isStaleVersion(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == staleVersionCode
+}
+
+func checkStreamIDs(appends []eventlog.Append) error {
+	for _, a := range appends {
+		if a.StreamID == "" {
+			return errors.New("append: empty stream id")
+		}
+	}
+	return nil
+}
+
+// committed completes a committed plan's results with its position and remembers the
+// versions its streams moved to.
+func (s *EventStore) committed(p *plan, pos eventlog.Position) []eventlog.AppendResult {
+	for i := range p.results {
+		if p.results[i].Appended > 0 {
+			p.results[i].Position = pos
+		}
+	}
+	s.versions.remember(p.advances)
+	return p.results
+}
+
 // AppendTx appends inside the caller's transaction, so that a state-table change and
 // the events that record it commit together. The caller commits.
 func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
-	// A failed COPY would abort the caller's transaction, so probe for duplicates first.
-	return s.appendOn(ctx, tx, false, true, nil, appends)
+	if err := checkStreamIDs(appends); err != nil {
+		return nil, err
+	}
+	// A failed COPY would abort the caller's transaction, so probe for duplicates
+	// first. Versions are not remembered: the caller may still roll back.
+	p, pos, err := s.appendLocked(ctx, tx, false, true, nil, appends)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.results {
+		if p.results[i].Appended > 0 {
+			p.results[i].Position = pos
+		}
+	}
+	return p.results, nil
 }
 
-// session is where an append runs: a caller's transaction, or a pooled connection on
-// which appendOn opens and commits the transaction itself (own). With probe, ids
-// already stored are looked up first and skipped; without it, a stored id fails the
-// COPY on the unique index.
+// assume plans appends on the versions known without asking the database: -1 for a
+// stream that must not exist, the version of an exact expectation, the remembered
+// version of a stream this store wrote. nil when some version is unknown, or the
+// append is one the locking path must judge (an empty part, parts that contradict
+// each other).
+func (s *EventStore) assume(appends []eventlog.Append) *plan {
+	current := map[string]int64{}
+	for _, a := range appends {
+		if len(a.Events) == 0 {
+			return nil
+		}
+		if _, ok := current[a.StreamID]; ok {
+			continue
+		}
+		switch a.Expected.Kind {
+		case eventlog.ExpectNoStream:
+			current[a.StreamID] = -1
+		case eventlog.ExpectExact:
+			current[a.StreamID] = int64(a.Expected.Version)
+		default:
+			v, ok := s.versions.get(a.StreamID)
+			if !ok {
+				return nil
+			}
+			current[a.StreamID] = v
+		}
+	}
+	p, err := newPlan(appends, current, nil)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// session is where a locking append runs: a caller's transaction, or a pooled
+// connection on which appendLocked opens (and write commits) the transaction itself.
 type session interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+	Conn() *pgx.Conn
 }
 
-func (s *EventStore) appendOn(ctx context.Context, q session, own, probe bool, extra func(*pgx.Batch), appends []eventlog.Append) ([]eventlog.AppendResult, error) {
+// appendLocked locks every stream row (created empty when new), in sorted order so
+// that two multi-stream appends cannot deadlock, reads the versions and, with probe,
+// which ids are stored already (after the locks, so a concurrent identical append is
+// seen as duplicate), then writes. Without probe, a stored id fails the COPY on the
+// unique index. own: begin here, and commit in the write.
+func (s *EventStore) appendLocked(ctx context.Context, q session, own, probe bool, extra func(*pgx.Batch), appends []eventlog.Append) (*plan, eventlog.Position, error) {
 	streamIDs := make([]string, 0, len(appends))
 	eventIDs := make([][16]byte, 0, len(appends))
 	for _, a := range appends {
-		if a.StreamID == "" {
-			return nil, errors.New("append: empty stream id")
-		}
 		streamIDs = append(streamIDs, a.StreamID)
 		for _, e := range a.Events {
 			eventIDs = append(eventIDs, e.ID)
@@ -117,12 +214,12 @@ func (s *EventStore) appendOn(ctx context.Context, q session, own, probe bool, e
 	slices.Sort(streamIDs)
 	streamIDs = slices.Compact(streamIDs)
 
-	// Lock every stream row (created empty when new), in sorted order so that two
-	// multi-stream appends cannot deadlock, then see which ids are already stored. Both
-	// happen after the locks, so a concurrent identical append is seen as duplicate.
 	batch := &pgx.Batch{}
 	if own {
 		batch.Queue("BEGIN")
+	}
+	if extra != nil {
+		extra(batch)
 	}
 	batch.Queue(`INSERT INTO streams (stream_id, version) SELECT unnest($1::text[]), -1 ON CONFLICT DO NOTHING`, streamIDs)
 	versions := map[string]int64{}
@@ -146,34 +243,67 @@ func (s *EventStore) appendOn(ctx context.Context, q session, own, probe bool, e
 			})
 	}
 	if err := q.SendBatch(ctx, batch).Close(); err != nil {
-		return nil, fmt.Errorf("append: lock streams: %w", err)
+		return nil, eventlog.Position{}, fmt.Errorf("append: lock streams: %w", err)
 	}
+	p, err := newPlan(appends, versions, stored)
+	if err != nil {
+		return nil, eventlog.Position{}, err
+	}
+	if len(p.rows) == 0 {
+		if own {
+			commit := &pgx.Batch{}
+			commit.Queue("COMMIT")
+			if err := q.SendBatch(ctx, commit).Close(); err != nil {
+				return nil, eventlog.Position{}, fmt.Errorf("append: commit: %w", err)
+			}
+		}
+		return p, eventlog.Position{}, nil
+	}
+	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.advances, p.rows, own)
+	if err != nil {
+		return nil, eventlog.Position{}, err
+	}
+	return p, pos, nil
+}
 
-	results := make([]eventlog.AppendResult, len(appends))
-	var rows [][]any
-	var touched []string // streams that get events, each once, in first-append order
+// plan is an append decided: the rows to store, the stream moves that make them valid
+// (sorted by stream), the results so far, and every stream's version once committed.
+type plan struct {
+	rows     []row
+	advances []advance
+	results  []eventlog.AppendResult
+	final    map[string]int64
+}
+
+// newPlan numbers each stream's new events from its current version, skipping the ids
+// in stored and ids repeated within the call (duplicates), and checks each part's
+// expectation.
+func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16]byte]bool) (*plan, error) {
+	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current)}
+	seen := make(map[[16]byte]bool, len(stored))
 	// The events of one request usually share their metadata; encode it once.
 	var lastMeta eventlog.Metadata
 	var lastMetaJSON []byte
 	for i, a := range appends {
-		current := versions[a.StreamID]
-		fresh := a.Events[:0:0]
+		version := p.final[a.StreamID]
+		if _, ok := p.final[a.StreamID]; !ok {
+			version = -1
+		}
+		fresh := 0
 		for _, e := range a.Events {
-			if stored[e.ID] {
+			if stored[e.ID] || seen[e.ID] {
 				continue
 			}
-			stored[e.ID] = true // a repeat later in this call is a duplicate too
-			fresh = append(fresh, e)
-		}
-		duplicates := len(a.Events) - len(fresh)
-		// A retry whose events are all stored already succeeds whatever it expected.
-		if len(fresh) > 0 || len(a.Events) == 0 {
-			if err := checkExpected(a.StreamID, a.Expected, current); err != nil {
-				return nil, err
+			seen[e.ID] = true
+			if fresh == 0 {
+				// A retry whose events are all stored already succeeds whatever it
+				// expected; anything new must meet the expectation.
+				if err := checkExpected(a.StreamID, a.Expected, version); err != nil {
+					return nil, err
+				}
 			}
-		}
-		for _, e := range fresh {
-			current++
+			fresh++
+			version++
 			if lastMetaJSON == nil || e.Metadata != lastMeta {
 				meta, err := json.Marshal(e.Metadata)
 				if err != nil {
@@ -181,65 +311,30 @@ func (s *EventStore) appendOn(ctx context.Context, q session, own, probe bool, e
 				}
 				lastMeta, lastMetaJSON = e.Metadata, meta
 			}
-			meta := lastMetaJSON
 			data := e.Data
 			if len(data) == 0 {
 				data = json.RawMessage("{}")
 			}
-			rows = append(rows, []any{[16]byte(e.ID), a.StreamID, current, e.Type, e.SchemaVersion, []byte(data), meta})
+			p.rows = append(p.rows, row{id: e.ID, stream: a.StreamID, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: data, meta: lastMetaJSON})
 		}
-		if len(fresh) > 0 && !slices.Contains(touched, a.StreamID) {
-			touched = append(touched, a.StreamID)
+		if len(a.Events) == 0 {
+			if err := checkExpected(a.StreamID, a.Expected, version); err != nil {
+				return nil, err
+			}
 		}
-		versions[a.StreamID] = current
-		results[i] = eventlog.AppendResult{StreamID: a.StreamID, Appended: len(fresh), Duplicates: duplicates, NextExpected: expectedOf(current)}
+		p.final[a.StreamID] = version
+		p.results[i] = eventlog.AppendResult{StreamID: a.StreamID, Appended: fresh, Duplicates: len(a.Events) - fresh, NextExpected: expectedOf(version)}
 	}
-	// The last batch: what the caller adds, and COMMIT when the transaction is ours.
-	finish := func(batch *pgx.Batch) error {
-		if extra != nil {
-			extra(batch)
+	for _, id := range slices.Sorted(maps.Keys(p.final)) {
+		initial, ok := current[id]
+		if !ok {
+			initial = -1
 		}
-		if own {
-			batch.Queue("COMMIT")
-		}
-		if batch.Len() == 0 {
-			return nil
-		}
-		return q.SendBatch(ctx, batch).Close()
-	}
-	if len(rows) == 0 {
-		if err := finish(&pgx.Batch{}); err != nil {
-			return nil, fmt.Errorf("append: commit: %w", err)
-		}
-		return results, nil
-	}
-
-	if _, err := q.CopyFrom(ctx, pgx.Identifier{"events"},
-		[]string{"event_id", "stream_id", "stream_version", "event_type", "schema_version", "data", "metadata"},
-		pgx.CopyFromRows(rows)); err != nil {
-		return nil, fmt.Errorf("append: copy events: %w", err)
-	}
-	newVersions := make([]int64, len(touched))
-	for i, id := range touched {
-		newVersions[i] = versions[id]
-	}
-	var txid, lastPosition int64
-	batch = &pgx.Batch{}
-	batch.Queue(`UPDATE streams s SET version = v.version FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version) WHERE s.stream_id = v.stream_id`, touched, newVersions)
-	batch.Queue(`SELECT pg_current_xact_id()::text::bigint, currval(pg_get_serial_sequence('events', 'position'))`).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &lastPosition) })
-	batch.Queue(`SELECT pg_notify($1, '')`, appendChannel)
-	if err := finish(batch); err != nil {
-		return nil, fmt.Errorf("append: advance streams: %w", err)
-	}
-	// All rows of one call share a transaction and positions grow within it, so the
-	// call's last position is the sequence's current value.
-	for i := range results {
-		if results[i].Appended > 0 {
-			results[i].Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(lastPosition)}
+		if p.final[id] != initial {
+			p.advances = append(p.advances, advance{stream: id, from: initial, to: p.final[id]})
 		}
 	}
-	return results, nil
+	return p, nil
 }
 
 func expectedOf(version int64) eventlog.Expected {

@@ -1,0 +1,277 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/devflow/backend/domain/eventlog"
+)
+
+// staleVersionCode is the SQLSTATE advance_streams raises when a stream is not at the
+// version the append assumed.
+const staleVersionCode = "DF001"
+
+// row is one event as stored, its stream version decided.
+type row struct {
+	id      [16]byte
+	stream  string
+	version int64
+	typ     string
+	schema  int32
+	data    []byte
+	meta    []byte
+}
+
+// advance moves one stream from the version it must be at to its new one.
+type advance struct {
+	stream   string
+	from, to int64
+}
+
+const (
+	advanceSQL  = `SELECT advance_streams($1, $2, $3)`
+	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata) FROM STDIN (FORMAT binary)`
+	positionSQL = `SELECT pg_current_xact_id()::text, currval(pg_get_serial_sequence('events', 'position')), pg_notify('` + appendChannel + `', '')`
+)
+
+// copyChunk bounds one CopyData message.
+const copyChunk = 256 << 10
+
+// write stores rows in one round trip on conn: the streams advance (the
+// expected-version check, which also takes the stream locks, in sorted order), the
+// binary COPY of the rows, the position query with the append notification, COMMIT
+// when commit is set, and Sync. Without an open transaction the statements form the
+// implicit transaction of the extended protocol, committed at Sync; any error rolls
+// it all back. Within an open one (a caller's, or ours begun earlier) an error leaves
+// it failed for the caller to roll back. A transport error closes the connection (the
+// pool then drops it), since the protocol state is unknown.
+//
+// pgx's CopyFrom cannot travel with other statements (and describes the table first,
+// one more round trip), so the messages are written here with pgconn's frontend.
+func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, advances []advance, rows []row, commit bool) (eventlog.Position, error) {
+	params, err := advanceParams(types, advances)
+	if err != nil {
+		return eventlog.Position{}, err
+	}
+	fail := func(err error) (eventlog.Position, error) {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return eventlog.Position{}, fmt.Errorf("append: %w", err)
+	}
+
+	// A cancelled ctx interrupts a blocked write through the connection's deadline;
+	// reads watch ctx themselves (ReceiveMessage).
+	stop := context.AfterFunc(ctx, func() { _ = conn.Conn().SetWriteDeadline(time.Unix(1, 0)) })
+	fe := conn.Frontend()
+	fe.SendParse(&pgproto3.Parse{Query: advanceSQL, ParameterOIDs: []uint32{pgtype.TextArrayOID, pgtype.Int8ArrayOID, pgtype.Int8ArrayOID}})
+	fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
+	fe.SendExecute(&pgproto3.Execute{})
+	fe.SendParse(&pgproto3.Parse{Query: copySQL})
+	fe.SendBind(&pgproto3.Bind{})
+	fe.SendExecute(&pgproto3.Execute{})
+	// The rows go out in CopyData messages as they are encoded, through one reused
+	// buffer that starts with the message header (type and length).
+	chunk := copyBuffer()
+	defer func() { putCopyBuffer(chunk) }()
+	chunk = appendCopyHeader(append(chunk, 'd', 0, 0, 0, 0))
+	for i, r := range rows {
+		chunk = appendCopyRow(chunk, r)
+		last := i == len(rows)-1
+		if last {
+			chunk = appendCopyTrailer(chunk)
+		}
+		if len(chunk) >= copyChunk || last {
+			binary.BigEndian.PutUint32(chunk[1:5], uint32(len(chunk)-1))
+			if err := fe.SendUnbufferedEncodedCopyData(chunk); err != nil {
+				stop()
+				return fail(err)
+			}
+			chunk = append(chunk[:0], 'd', 0, 0, 0, 0)
+		}
+	}
+	fe.Send(&pgproto3.CopyDone{})
+	fe.SendParse(&pgproto3.Parse{Query: positionSQL})
+	fe.SendBind(&pgproto3.Bind{})
+	fe.SendExecute(&pgproto3.Execute{})
+	if commit {
+		fe.SendParse(&pgproto3.Parse{Query: "COMMIT"})
+		fe.SendBind(&pgproto3.Bind{})
+		fe.SendExecute(&pgproto3.Execute{})
+	}
+	fe.SendSync(&pgproto3.Sync{})
+	err = fe.Flush()
+	if !stop() {
+		err = errors.Join(err, ctx.Err())
+	}
+	if err != nil {
+		return fail(err)
+	}
+	_ = conn.Conn().SetWriteDeadline(time.Time{})
+
+	// Replies until ReadyForQuery: after an error the server skips everything up to
+	// the Sync, so the first error is the one to report.
+	var pos eventlog.Position
+	var serverErr error
+	copied := int64(-1)
+	for {
+		msg, err := conn.ReceiveMessage(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			if serverErr == nil {
+				serverErr = pgconn.ErrorResponseToPgError(msg)
+			}
+		case *pgproto3.CommandComplete:
+			if bytes.HasPrefix(msg.CommandTag, []byte("COPY ")) {
+				copied = pgconn.NewCommandTag(string(msg.CommandTag)).RowsAffected()
+			}
+		case *pgproto3.DataRow:
+			if len(msg.Values) == 3 {
+				if pos, err = parsePosition(msg.Values[0], msg.Values[1]); err != nil {
+					serverErr = err
+				}
+			}
+		case *pgproto3.ReadyForQuery:
+			if serverErr != nil {
+				return eventlog.Position{}, serverErr
+			}
+			if copied != int64(len(rows)) {
+				return eventlog.Position{}, fmt.Errorf("append: copied %d events of %d", copied, len(rows))
+			}
+			return pos, nil
+		}
+	}
+}
+
+func parsePosition(txid, position []byte) (eventlog.Position, error) {
+	commit, err := strconv.ParseUint(string(txid), 10, 64)
+	if err != nil {
+		return eventlog.Position{}, fmt.Errorf("append: transaction id %q: %w", txid, err)
+	}
+	prepare, err := strconv.ParseUint(string(position), 10, 64)
+	if err != nil {
+		return eventlog.Position{}, fmt.Errorf("append: position %q: %w", position, err)
+	}
+	return eventlog.Position{Commit: commit, Prepare: prepare}, nil
+}
+
+// advanceParams encodes advance_streams' arguments in binary.
+func advanceParams(types *pgtype.Map, advances []advance) ([][]byte, error) {
+	streams := make([]string, len(advances))
+	from := make([]int64, len(advances))
+	to := make([]int64, len(advances))
+	for i, a := range advances {
+		streams[i], from[i], to[i] = a.stream, a.from, a.to
+	}
+	params := make([][]byte, 3)
+	var err error
+	if params[0], err = types.Encode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, streams, nil); err != nil {
+		return nil, fmt.Errorf("append: encode streams: %w", err)
+	}
+	if params[1], err = types.Encode(pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, from, nil); err != nil {
+		return nil, fmt.Errorf("append: encode versions: %w", err)
+	}
+	if params[2], err = types.Encode(pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, to, nil); err != nil {
+		return nil, fmt.Errorf("append: encode versions: %w", err)
+	}
+	return params, nil
+}
+
+// copySignature starts PostgreSQL's binary COPY format.
+const copySignature = "PGCOPY\n\xff\r\n\x00"
+
+// The binary COPY format: a header (signature, flags, extension length), per row the
+// field count and each field as length and bytes (json's binary form is its text), and
+// a trailer.
+func appendCopyHeader(buf []byte) []byte {
+	buf = append(buf, copySignature...)
+	return binary.BigEndian.AppendUint64(buf, 0)
+}
+
+func appendCopyRow(buf []byte, r row) []byte {
+	be := binary.BigEndian
+	buf = be.AppendUint16(buf, 7)
+	buf = append(be.AppendUint32(buf, 16), r.id[:]...)
+	buf = append(be.AppendUint32(buf, uint32(len(r.stream))), r.stream...)
+	buf = be.AppendUint64(be.AppendUint32(buf, 8), uint64(r.version))
+	buf = append(be.AppendUint32(buf, uint32(len(r.typ))), r.typ...)
+	buf = be.AppendUint32(be.AppendUint32(buf, 4), uint32(r.schema))
+	buf = append(be.AppendUint32(buf, uint32(len(r.data))), r.data...)
+	return append(be.AppendUint32(buf, uint32(len(r.meta))), r.meta...)
+}
+
+func appendCopyTrailer(buf []byte) []byte { return binary.BigEndian.AppendUint16(buf, 0xffff) }
+
+// copyBuffers keeps a few chunk buffers between appends. A bounded free list rather
+// than a sync.Pool, which every GC empties: appends allocate enough for that to happen
+// between most of them.
+var copyBuffers = make(chan []byte, 8)
+
+func copyBuffer() []byte {
+	select {
+	case b := <-copyBuffers:
+		return b[:0]
+	default:
+		return make([]byte, 0, copyChunk+64<<10)
+	}
+}
+
+func putCopyBuffer(b []byte) {
+	select {
+	case copyBuffers <- b:
+	default:
+	}
+}
+
+// versionCache remembers the versions this store committed streams at, so that the
+// next append to such a stream can assume its version instead of reading it. Another
+// writer (a replica) makes an entry stale; advance_streams then fails the assumption
+// and the append takes the locking path. Bounded by starting over when full.
+type versionCache struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const maxCachedVersions = 1 << 16
+
+func (c *versionCache) get(stream string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[stream]
+	return v, ok
+}
+
+func (c *versionCache) remember(advances []advance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m)+len(advances) > maxCachedVersions {
+		clear(c.m)
+	}
+	for _, a := range advances {
+		c.m[a.stream] = a.to
+	}
+}
+
+func (c *versionCache) forget(streams map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for stream := range streams {
+		delete(c.m, stream)
+	}
+}
