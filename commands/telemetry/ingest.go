@@ -48,14 +48,13 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("telemetry payload invalid (%d errors)", len(e.Details))
 }
 
-// Ingest is one POST /telemetry.
-type Ingest struct {
+// Caller is who sends a batch, known once the request is authenticated.
+type Caller struct {
 	User ids.ID
 	// UserVerified says the user row is known to exist (an API token's user: the
 	// authenticator rejects tokens of users that no longer exist, contract 2.4), which
 	// saves the check.
 	UserVerified bool
-	Body         []byte
 	RequestID    string
 	ReceivedAt   time.Time // defaults to the handler's clock
 }
@@ -77,14 +76,16 @@ type Result struct {
 	Position eventlog.Position
 }
 
-// IngestHandler is the telemetry ingest use case.
+// IngestHandler is the telemetry ingest use case: Check a body, then Commit it for its
+// caller. Checking does not depend on the caller, so it can run while the caller is
+// being authenticated.
 type IngestHandler struct {
 	store     Store
 	validator Validator
 	mode      Mode
 	now       func() time.Time
 	owners    ownerCache
-	// scratch holds reusable buffers (parsed document, canonical form, stored
+	// scratch holds reusable buffers (parsed document, canonical forms, stored
 	// payloads). A bounded free list rather than a sync.Pool: the pool is emptied by
 	// every GC, and ingest makes garbage fast enough that its multi-MB buffers would be
 	// reallocated on most requests.
@@ -107,82 +108,113 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 		owners: ownerCache{m: map[ids.ID]ids.ID{}}, scratch: make(chan *scratch, maxIdleScratch)}
 }
 
+// span is a range of a scratch buffer.
+type span struct{ start, end int }
+
 // validEvent is a valid event on its way to the log.
 type validEvent struct {
-	session ids.ID
-	at      time.Time
-	data    eventlog.EventData
+	session   ids.ID
+	at        time.Time
+	typ       string
+	data      span // stored payload, in scratch.stored
+	canonical span // in scratch.canonical
+}
+
+// invalidEvent is an invalid event on its way to the quarantine.
+type invalidEvent struct {
+	index     int
+	raw       []byte
+	details   []Detail
+	canonical span
 }
 
 type scratch struct {
-	doc   telemetry.Doc
-	canon telemetry.Canonicalizer
-	buf   []byte
-	arena []byte
-	valid []validEvent
-	seen  map[ids.ID]struct{}
+	doc       telemetry.Doc
+	canon     telemetry.Canonicalizer
+	hashBuf   []byte
+	stored    []byte
+	canonical []byte
+	valid     []validEvent
+	invalid   []invalidEvent
+	seen      map[ids.ID]struct{}
 }
 
-// Handle checks, stores and reports one batch. Errors: ErrMalformed and
-// *ValidationError (400), accounts.ErrUserNotFound (404),
-// telemetry.ErrSessionOwnedByAnotherUser (409); anything else is a failure.
-func (h *IngestHandler) Handle(ctx context.Context, in Ingest) (Result, error) {
-	var s *scratch
+// Batch is a checked request body. It holds buffers until Release.
+type Batch struct {
+	h        *IngestHandler
+	s        *scratch
+	received time.Time
+	rejected []Rejection
+}
+
+// Release returns the batch's buffers; the batch is unusable afterwards.
+func (b *Batch) Release() {
+	if b.s == nil {
+		return
+	}
+	s := b.s
+	b.s = nil
+	s.valid, s.invalid = s.valid[:0], s.invalid[:0]
+	clear(s.seen)
 	select {
-	case s = <-h.scratch:
+	case b.h.scratch <- s:
 	default:
-		s = &scratch{seen: map[ids.ID]struct{}{}}
 	}
-	defer func() {
-		s.valid = s.valid[:0]
-		clear(s.seen)
-		select {
-		case h.scratch <- s:
-		default:
-		}
-	}()
-	if in.ReceivedAt.IsZero() {
-		in.ReceivedAt = h.now()
-	}
+}
 
-	if err := s.doc.Parse(in.Body); err != nil {
-		return Result{}, ErrMalformed
-	}
-	root := s.doc.Root()
-	if !telemetry.QuickCheckEnvelope(root) {
-		if details := h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
-			return Result{}, &ValidationError{Details: details}
-		}
-	}
-
-	res, quarantine, err := h.check(s, root, in)
+// Handle checks and commits one batch, for a caller known beforehand.
+func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) (Result, error) {
+	batch, err := h.Check(body)
 	if err != nil {
 		return Result{}, err
 	}
-	return h.commit(ctx, s, in, res, quarantine)
+	defer batch.Release()
+	return h.Commit(ctx, batch, caller)
 }
 
-// check validates every event, turning the valid ones into log events and the invalid
-// ones into quarantine records.
-func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Result, []QuarantineRecord, error) {
-	var res Result
-	var quarantine []QuarantineRecord
+// Check parses the body, validates the envelope and then every event. Errors:
+// ErrMalformed, and *ValidationError for a bad envelope or, in reject mode, invalid
+// events (all 400s).
+func (h *IngestHandler) Check(body []byte) (*Batch, error) {
+	b := &Batch{h: h, received: h.now()}
+	select {
+	case b.s = <-h.scratch:
+	default:
+		b.s = &scratch{seen: map[ids.ID]struct{}{}}
+	}
+	if err := b.check(body); err != nil {
+		b.Release()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Batch) check(body []byte) error {
+	s := b.s
+	if err := s.doc.Parse(body); err != nil {
+		return ErrMalformed
+	}
+	root := s.doc.Root()
+	if !telemetry.QuickCheckEnvelope(root) {
+		if details := b.h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
+			return &ValidationError{Details: details}
+		}
+	}
 	var all []Detail // reject mode
 	events := root.Get("events")
 	machineTimestamp := root.Get("machine_timestamp").Raw()
-	metadata := eventlog.Metadata{UserID: in.User.String(), ReceivedAt: in.ReceivedAt, RequestID: in.RequestID}
-	if need := len(in.Body) + events.Len()*64; cap(s.arena) < need {
-		s.arena = make([]byte, 0, need)
+	if need := len(body) + events.Len()*64; cap(s.stored) < need {
+		s.stored = make([]byte, 0, need)
 	}
-	s.arena = s.arena[:0]
+	s.stored, s.canonical = s.stored[:0], s.canonical[:0]
 	for i, ev := range events.Elements() {
 		checked, ok := telemetry.QuickCheck(ev)
 		var details []Detail
 		if !ok {
-			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
+			if details = b.h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
 				var err error
 				if checked, err = telemetry.Identify(ev); err != nil {
-					return res, nil, fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
+					return fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
 				}
 			}
 		}
@@ -194,46 +226,81 @@ func (h *IngestHandler) check(s *scratch, root telemetry.Value, in Ingest) (Resu
 				}}
 			}
 		}
+		start := len(s.canonical)
+		s.canonical = append(s.canonical, s.canon.Canonical(ev, true)...)
+		canonical := span{start, len(s.canonical)}
 		if len(details) > 0 {
-			res.RejectedCount++
-			if h.mode == Reject {
+			if b.h.mode == Reject {
 				all = append(all, details...)
 				continue
 			}
-			if len(res.Rejected) < maxRejectedListed {
+			if len(b.rejected) < maxRejectedListed {
 				listed := details
 				if len(listed) > maxErrorsPerListed {
 					listed = listed[:maxErrorsPerListed]
 				}
-				res.Rejected = append(res.Rejected, Rejection{Index: i, Errors: listed})
+				b.rejected = append(b.rejected, Rejection{Index: i, Errors: listed})
 			}
-			quarantine = append(quarantine, QuarantineRecord{
-				ID:     telemetry.QuarantineID(in.User, s.canon.Canonical(ev, true)),
-				UserID: in.User, ReceivedAt: in.ReceivedAt, Index: i,
-				Raw: bytes.Clone(ev.Raw()), Errors: details,
-			})
+			s.invalid = append(s.invalid, invalidEvent{index: i, raw: ev.Raw(), details: details, canonical: canonical})
 			continue
 		}
+		start = len(s.stored)
+		s.stored = telemetry.AppendRecorded(s.stored, machineTimestamp, ev.Raw())
+		s.valid = append(s.valid, validEvent{session: checked.SessionID, at: checked.Time,
+			typ: telemetry.EventType(checked.ClientType), data: span{start, len(s.stored)}, canonical: canonical})
+	}
+	if len(all) > 0 {
+		return &ValidationError{Details: all}
+	}
+	return nil
+}
 
+// Commit stores a checked batch for its caller: the events, under ids derived from the
+// caller and their content, and the quarantine records. Errors:
+// accounts.ErrUserNotFound (404), telemetry.ErrSessionOwnedByAnotherUser (409);
+// anything else is a failure.
+func (h *IngestHandler) Commit(ctx context.Context, b *Batch, caller Caller) (Result, error) {
+	s := b.s
+	if caller.ReceivedAt.IsZero() {
+		caller.ReceivedAt = b.received
+	}
+	res := Result{RejectedCount: len(s.invalid), Rejected: b.rejected}
+	var quarantine []QuarantineRecord
+	for _, inv := range s.invalid {
+		quarantine = append(quarantine, QuarantineRecord{
+			ID:     telemetry.QuarantineID(caller.User, s.canonical[inv.canonical.start:inv.canonical.end]),
+			UserID: caller.User, ReceivedAt: caller.ReceivedAt, Index: inv.index,
+			Raw: bytes.Clone(inv.raw), Errors: inv.details,
+		})
+	}
+
+	metadata := eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID}
+	var batches []*sessionBatch
+	index := map[ids.ID]*sessionBatch{}
+	for _, v := range s.valid {
 		res.Accepted++
 		var id ids.ID
-		id, s.buf = telemetry.EventID(in.User, s.canon.Canonical(ev, true), s.buf)
+		id, s.hashBuf = telemetry.EventID(caller.User, s.canonical[v.canonical.start:v.canonical.end], s.hashBuf)
 		if _, dup := s.seen[id]; dup {
 			res.Duplicates++ // repeated within the request
 			continue
 		}
 		s.seen[id] = struct{}{}
-		start := len(s.arena)
-		s.arena = telemetry.AppendRecorded(s.arena, machineTimestamp, ev.Raw())
-		s.valid = append(s.valid, validEvent{session: checked.SessionID, at: checked.Time, data: eventlog.EventData{
-			ID: id, Type: telemetry.EventType(checked.ClientType), SchemaVersion: telemetry.SchemaVersion,
-			Data: s.arena[start:len(s.arena):len(s.arena)], Metadata: metadata,
-		}})
+		sb := index[v.session]
+		if sb == nil {
+			sb = &sessionBatch{id: v.session, earliest: v.at}
+			index[v.session] = sb
+			batches = append(batches, sb)
+		}
+		if v.at.Before(sb.earliest) {
+			sb.earliest = v.at
+		}
+		sb.events = append(sb.events, eventlog.EventData{
+			ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion,
+			Data: s.stored[v.data.start:v.data.end:v.data.end], Metadata: metadata,
+		})
 	}
-	if len(all) > 0 {
-		return res, nil, &ValidationError{Details: all}
-	}
-	return res, quarantine, nil
+	return h.commit(ctx, caller, batches, res, quarantine)
 }
 
 // sessionBatch is one session's part of a request.
@@ -245,28 +312,13 @@ type sessionBatch struct {
 
 // commit enforces ownership and commits, re-checking ownership when it lost a race to
 // create a session.
-func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res Result, quarantine []QuarantineRecord) (Result, error) {
-	var batches []*sessionBatch
-	index := map[ids.ID]*sessionBatch{}
-	for _, v := range s.valid {
-		b := index[v.session]
-		if b == nil {
-			b = &sessionBatch{id: v.session, earliest: v.at}
-			index[v.session] = b
-			batches = append(batches, b)
-		}
-		if v.at.Before(b.earliest) {
-			b.earliest = v.at
-		}
-		b.events = append(b.events, v.data)
-	}
-
+func (h *IngestHandler) commit(ctx context.Context, caller Caller, batches []*sessionBatch, res Result, quarantine []QuarantineRecord) (Result, error) {
 	for attempt := 0; ; attempt++ {
-		appends, created, err := h.decide(ctx, in, batches)
+		appends, created, err := h.decide(ctx, caller, batches)
 		if err != nil {
 			return Result{}, err
 		}
-		results, err := h.store.Commit(ctx, in.User, in.UserVerified, appends, quarantine)
+		results, err := h.store.Commit(ctx, caller.User, caller.UserVerified, appends, quarantine)
 		var conflict *eventlog.ConflictError
 		if errors.As(err, &conflict) && attempt < maxConflictRetries {
 			// Another request created one of our sessions first: forget what we
@@ -280,7 +332,7 @@ func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res R
 			return Result{}, err
 		}
 		for _, id := range created {
-			h.owners.put(id, in.User)
+			h.owners.put(id, caller.User)
 		}
 		for i, a := range appends {
 			r := results[i]
@@ -301,7 +353,7 @@ func (h *IngestHandler) commit(ctx context.Context, s *scratch, in Ingest, res R
 // decide applies the ownership rule to every session of the request and builds one
 // append per session: for a new session its SessionStarted first, expecting no stream
 // (so a concurrent creator makes it a conflict), then the events.
-func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessionBatch) ([]eventlog.Append, []ids.ID, error) {
+func (h *IngestHandler) decide(ctx context.Context, caller Caller, batches []*sessionBatch) ([]eventlog.Append, []ids.ID, error) {
 	appends := make([]eventlog.Append, 0, len(batches))
 	var created []ids.ID
 	for _, b := range batches {
@@ -309,10 +361,10 @@ func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessio
 		if err != nil {
 			return nil, nil, err
 		}
-		started, err := session.Accept(in.User, b.earliest)
-		if errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser) && !in.UserVerified {
+		started, err := session.Accept(caller.User, b.earliest)
+		if errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser) && !caller.UserVerified {
 			// 404 comes before 409 (3.15): a deleted user learns that first.
-			exists, uerr := h.store.UserExists(ctx, in.User)
+			exists, uerr := h.store.UserExists(ctx, caller.User)
 			if uerr != nil {
 				return nil, nil, uerr
 			}
@@ -332,9 +384,9 @@ func (h *IngestHandler) decide(ctx context.Context, in Ingest, batches []*sessio
 			}
 			a.Expected = eventlog.NoStream()
 			a.Events = append(make([]eventlog.EventData, 0, len(b.events)+1), eventlog.EventData{
-				ID: telemetry.SessionStartedID(b.id, in.User), Type: telemetry.TypeSessionStarted,
+				ID: telemetry.SessionStartedID(b.id, caller.User), Type: telemetry.TypeSessionStarted,
 				SchemaVersion: telemetry.SchemaVersion, Data: data,
-				Metadata: eventlog.Metadata{UserID: in.User.String(), ReceivedAt: in.ReceivedAt, RequestID: in.RequestID},
+				Metadata: eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID},
 			})
 			a.Events = append(a.Events, b.events...)
 			created = append(created, b.id)

@@ -39,7 +39,7 @@ func TestIngest_OverAGenericEventLog(t *testing.T) {
 	body := tt.Payload(tt.FileSave(s, at, "a.ts", 1), tt.EditorSwitch(s, at, "a.ts", "b.ts", true), bad)
 
 	for round, wantDup := range []int{0, 2} {
-		res, err := h.Handle(ctx, cmdtelemetry.Ingest{User: alice.ID, Body: body})
+		res, err := h.Handle(ctx, cmdtelemetry.Caller{User: alice.ID}, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,17 +54,17 @@ func TestIngest_OverAGenericEventLog(t *testing.T) {
 		t.Fatalf("%d quarantine rows, want 1", n)
 	}
 
-	if _, err := h.Handle(ctx, cmdtelemetry.Ingest{User: bob.ID, Body: body}); !errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser) {
+	if _, err := h.Handle(ctx, cmdtelemetry.Caller{User: bob.ID}, body); !errors.Is(err, telemetry.ErrSessionOwnedByAnotherUser) {
 		t.Fatalf("bob on alice's session: %v", err)
 	}
-	if _, err := h.Handle(ctx, cmdtelemetry.Ingest{User: ids.New(), Body: body}); !errors.Is(err, accounts.ErrUserNotFound) {
+	if _, err := h.Handle(ctx, cmdtelemetry.Caller{User: ids.New()}, body); !errors.Is(err, accounts.ErrUserNotFound) {
 		t.Fatalf("unknown user: %v", err)
 	}
 	var invalid *cmdtelemetry.ValidationError
-	if _, err := h.Handle(ctx, cmdtelemetry.Ingest{User: alice.ID, Body: []byte(`{"events":[]}`)}); !errors.As(err, &invalid) || len(invalid.Details) == 0 {
+	if _, err := h.Handle(ctx, cmdtelemetry.Caller{User: alice.ID}, []byte(`{"events":[]}`)); !errors.As(err, &invalid) || len(invalid.Details) == 0 {
 		t.Fatalf("bad envelope: %v", err)
 	}
-	if _, err := h.Handle(ctx, cmdtelemetry.Ingest{User: alice.ID, Body: []byte(`{`)}); !errors.Is(err, cmdtelemetry.ErrMalformed) {
+	if _, err := h.Handle(ctx, cmdtelemetry.Caller{User: alice.ID}, []byte(`{`)); !errors.Is(err, cmdtelemetry.ErrMalformed) {
 		t.Fatalf("malformed: %v", err)
 	}
 }
