@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -108,7 +109,7 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 		owners: ownerCache{m: map[ids.ID]ids.ID{}}, scratch: make(chan *scratch, maxIdleScratch)}
 }
 
-// span is a range of a scratch buffer.
+// span is a range of a part's buffer.
 type span struct{ start, end int }
 
 // validEvent is a valid event on its way to the log.
@@ -116,8 +117,8 @@ type validEvent struct {
 	session   ids.ID
 	at        time.Time
 	typ       string
-	data      span // stored payload, in scratch.stored
-	canonical span // in scratch.canonical
+	data      span // stored payload, in part.stored
+	canonical span // in part.canonical
 }
 
 // invalidEvent is an invalid event on its way to the quarantine.
@@ -128,23 +129,40 @@ type invalidEvent struct {
 	canonical span
 }
 
-type scratch struct {
-	doc       telemetry.Doc
+// part is a contiguous run of a batch's events, checked (and given ids) on a core of
+// its own when the batch is large.
+type part struct {
 	canon     telemetry.Canonicalizer
-	hashBuf   []byte
 	stored    []byte
 	canonical []byte
+	hashBuf   []byte
 	valid     []validEvent
 	invalid   []invalidEvent
-	seen      map[ids.ID]struct{}
+	ids       []ids.ID // of valid, set by Commit
+	rejected  []Detail // reject mode: every invalid event's errors
+	err       error
 }
+
+type scratch struct {
+	doc    telemetry.Doc
+	events []telemetry.Value
+	parts  []*part
+	seen   map[ids.ID]struct{}
+}
+
+// minEventsPerPart keeps small batches on one goroutine: below it, handing work over
+// costs about what it saves.
+const minEventsPerPart = 64
 
 // Batch is a checked request body. It holds buffers until Release.
 type Batch struct {
 	h        *IngestHandler
 	s        *scratch
+	parts    []*part
 	received time.Time
 	rejected []Rejection
+	valid    int
+	invalid  int
 }
 
 // Release returns the batch's buffers; the batch is unusable afterwards.
@@ -153,8 +171,8 @@ func (b *Batch) Release() {
 		return
 	}
 	s := b.s
-	b.s = nil
-	s.valid, s.invalid = s.valid[:0], s.invalid[:0]
+	b.s, b.parts = nil, nil
+	s.events = s.events[:0]
 	clear(s.seen)
 	select {
 	case b.h.scratch <- s:
@@ -200,21 +218,73 @@ func (b *Batch) check(body []byte) error {
 			return &ValidationError{Details: details}
 		}
 	}
-	var all []Detail // reject mode
-	events := root.Get("events")
-	machineTimestamp := root.Get("machine_timestamp").Raw()
-	if need := len(body) + events.Len()*64; cap(s.stored) < need {
-		s.stored = make([]byte, 0, need)
+	for _, ev := range root.Get("events").Elements() {
+		s.events = append(s.events, ev)
 	}
-	s.stored, s.canonical = s.stored[:0], s.canonical[:0]
-	for i, ev := range events.Elements() {
+	n := max(1, min(runtime.GOMAXPROCS(0), len(s.events)/minEventsPerPart))
+	for len(s.parts) < n {
+		s.parts = append(s.parts, &part{})
+	}
+	b.parts = s.parts[:n]
+	machineTimestamp := root.Get("machine_timestamp").Raw()
+	each(b.parts, func(i int, p *part) {
+		first, last := i*len(s.events)/n, (i+1)*len(s.events)/n
+		p.check(b.h, s.events[first:last], first, machineTimestamp, len(body)/n)
+	})
+
+	var all []Detail // reject mode
+	for _, p := range b.parts {
+		if p.err != nil {
+			return p.err
+		}
+		all = append(all, p.rejected...)
+		b.valid += len(p.valid)
+		b.invalid += len(p.invalid)
+		for _, inv := range p.invalid {
+			if len(b.rejected) == maxRejectedListed {
+				break
+			}
+			listed := inv.details
+			if len(listed) > maxErrorsPerListed {
+				listed = listed[:maxErrorsPerListed]
+			}
+			b.rejected = append(b.rejected, Rejection{Index: inv.index, Errors: listed})
+		}
+	}
+	if len(all) > 0 {
+		return &ValidationError{Details: all}
+	}
+	return nil
+}
+
+// each runs fn for every part, the first on this goroutine and the others on their
+// own, and waits for all.
+func each(parts []*part, fn func(i int, p *part)) {
+	var wg sync.WaitGroup
+	for i, p := range parts[1:] {
+		wg.Go(func() { fn(i+1, p) })
+	}
+	fn(0, parts[0])
+	wg.Wait()
+}
+
+// check checks events, the first of which is the batch's event number first.
+func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, machineTimestamp []byte, bodyBytes int) {
+	p.valid, p.invalid, p.rejected, p.err = p.valid[:0], p.invalid[:0], p.rejected[:0], nil
+	if need := bodyBytes + len(events)*64; cap(p.stored) < need {
+		p.stored = make([]byte, 0, need)
+	}
+	p.stored, p.canonical = p.stored[:0], p.canonical[:0]
+	for j, ev := range events {
+		i := first + j
 		checked, ok := telemetry.QuickCheck(ev)
 		var details []Detail
 		if !ok {
-			if details = b.h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
+			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
 				var err error
 				if checked, err = telemetry.Identify(ev); err != nil {
-					return fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
+					p.err = fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
+					return
 				}
 			}
 		}
@@ -226,33 +296,22 @@ func (b *Batch) check(body []byte) error {
 				}}
 			}
 		}
-		start := len(s.canonical)
-		s.canonical = append(s.canonical, s.canon.Canonical(ev, true)...)
-		canonical := span{start, len(s.canonical)}
-		if len(details) > 0 {
-			if b.h.mode == Reject {
-				all = append(all, details...)
-				continue
-			}
-			if len(b.rejected) < maxRejectedListed {
-				listed := details
-				if len(listed) > maxErrorsPerListed {
-					listed = listed[:maxErrorsPerListed]
-				}
-				b.rejected = append(b.rejected, Rejection{Index: i, Errors: listed})
-			}
-			s.invalid = append(s.invalid, invalidEvent{index: i, raw: ev.Raw(), details: details, canonical: canonical})
+		if len(details) > 0 && h.mode == Reject {
+			p.rejected = append(p.rejected, details...)
 			continue
 		}
-		start = len(s.stored)
-		s.stored = telemetry.AppendRecorded(s.stored, machineTimestamp, ev.Raw())
-		s.valid = append(s.valid, validEvent{session: checked.SessionID, at: checked.Time,
-			typ: telemetry.EventType(checked.ClientType), data: span{start, len(s.stored)}, canonical: canonical})
+		start := len(p.canonical)
+		p.canonical = append(p.canonical, p.canon.Canonical(ev, true)...)
+		canonical := span{start, len(p.canonical)}
+		if len(details) > 0 {
+			p.invalid = append(p.invalid, invalidEvent{index: i, raw: ev.Raw(), details: details, canonical: canonical})
+			continue
+		}
+		start = len(p.stored)
+		p.stored = telemetry.AppendRecorded(p.stored, machineTimestamp, ev.Raw())
+		p.valid = append(p.valid, validEvent{session: checked.SessionID, at: checked.Time,
+			typ: telemetry.EventType(checked.ClientType), data: span{start, len(p.stored)}, canonical: canonical})
 	}
-	if len(all) > 0 {
-		return &ValidationError{Details: all}
-	}
-	return nil
 }
 
 // Commit stores a checked batch for its caller: the events, under ids derived from the
@@ -260,45 +319,54 @@ func (b *Batch) check(body []byte) error {
 // accounts.ErrUserNotFound (404), telemetry.ErrSessionOwnedByAnotherUser (409);
 // anything else is a failure.
 func (h *IngestHandler) Commit(ctx context.Context, b *Batch, caller Caller) (Result, error) {
-	s := b.s
 	if caller.ReceivedAt.IsZero() {
 		caller.ReceivedAt = b.received
 	}
-	res := Result{RejectedCount: len(s.invalid), Rejected: b.rejected}
-	var quarantine []QuarantineRecord
-	for _, inv := range s.invalid {
-		quarantine = append(quarantine, QuarantineRecord{
-			ID:     telemetry.QuarantineID(caller.User, s.canonical[inv.canonical.start:inv.canonical.end]),
-			UserID: caller.User, ReceivedAt: caller.ReceivedAt, Index: inv.index,
-			Raw: bytes.Clone(inv.raw), Errors: inv.details,
-		})
-	}
+	each(b.parts, func(_ int, p *part) {
+		p.ids = p.ids[:0]
+		for _, v := range p.valid {
+			var id ids.ID
+			id, p.hashBuf = telemetry.EventID(caller.User, p.canonical[v.canonical.start:v.canonical.end], p.hashBuf)
+			p.ids = append(p.ids, id)
+		}
+	})
 
+	res := Result{RejectedCount: b.invalid, Rejected: b.rejected}
+	var quarantine []QuarantineRecord
 	metadata := eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID}
 	var batches []*sessionBatch
 	index := map[ids.ID]*sessionBatch{}
-	for _, v := range s.valid {
-		res.Accepted++
-		var id ids.ID
-		id, s.hashBuf = telemetry.EventID(caller.User, s.canonical[v.canonical.start:v.canonical.end], s.hashBuf)
-		if _, dup := s.seen[id]; dup {
-			res.Duplicates++ // repeated within the request
-			continue
+	for _, p := range b.parts {
+		for _, inv := range p.invalid {
+			quarantine = append(quarantine, QuarantineRecord{
+				ID:     telemetry.QuarantineID(caller.User, p.canonical[inv.canonical.start:inv.canonical.end]),
+				UserID: caller.User, ReceivedAt: caller.ReceivedAt, Index: inv.index,
+				Raw: bytes.Clone(inv.raw), Errors: inv.details,
+			})
 		}
-		s.seen[id] = struct{}{}
-		sb := index[v.session]
-		if sb == nil {
-			sb = &sessionBatch{id: v.session, earliest: v.at}
-			index[v.session] = sb
-			batches = append(batches, sb)
+		for k, v := range p.valid {
+			res.Accepted++
+			id := p.ids[k]
+			if _, dup := b.s.seen[id]; dup {
+				res.Duplicates++ // repeated within the request
+				continue
+			}
+			b.s.seen[id] = struct{}{}
+			sb := index[v.session]
+			if sb == nil {
+				// Room for the rest of the batch: usually one session sends it all.
+				sb = &sessionBatch{id: v.session, earliest: v.at, events: make([]eventlog.EventData, 0, b.valid-res.Accepted+1)}
+				index[v.session] = sb
+				batches = append(batches, sb)
+			}
+			if v.at.Before(sb.earliest) {
+				sb.earliest = v.at
+			}
+			sb.events = append(sb.events, eventlog.EventData{
+				ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion,
+				Data: p.stored[v.data.start:v.data.end:v.data.end], Metadata: metadata,
+			})
 		}
-		if v.at.Before(sb.earliest) {
-			sb.earliest = v.at
-		}
-		sb.events = append(sb.events, eventlog.EventData{
-			ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion,
-			Data: s.stored[v.data.start:v.data.end:v.data.end], Metadata: metadata,
-		})
 	}
 	return h.commit(ctx, caller, batches, res, quarantine)
 }

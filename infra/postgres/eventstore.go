@@ -279,8 +279,12 @@ type plan struct {
 // in stored and ids repeated within the call (duplicates), and checks each part's
 // expectation.
 func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16]byte]bool) (*plan, error) {
-	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current)}
-	seen := make(map[[16]byte]bool, len(stored))
+	events := 0
+	for _, a := range appends {
+		events += len(a.Events)
+	}
+	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), rows: make([]row, 0, events)}
+	seen := make(map[[16]byte]bool, events)
 	// The events of one request usually share their metadata; encode it once.
 	var lastMeta eventlog.Metadata
 	var lastMetaJSON []byte

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,6 +278,58 @@ func TestTelemetry_RejectedListIsCapped(t *testing.T) {
 	none := mustAccept(t, post(t, e, u.Token, tt.Payload(events[0])))
 	if none.AcceptedCount != 0 || none.RejectedCount != 1 {
 		t.Fatalf("all-invalid counts %+v", none)
+	}
+}
+
+// A large batch is checked in parts on several cores; what comes out is as if it had
+// been checked in one go: events in order, invalid ones listed in order, a repeat
+// across parts counted once, and ids that do not depend on how a batch was split.
+func TestTelemetry_LargeBatchIsCheckedInOrder(t *testing.T) {
+	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
+	u := e.NewUser()
+	events := tt.NewGenerator(7, sid, day).Events(1000)
+	bad := []int{3, 499, 500, 998}
+	for _, i := range bad {
+		delete(events[i], "timestamp")
+	}
+	events[990] = events[10] // a repeat in another part
+	a := mustAccept(t, post(t, e, u.Token, tt.Payload(events...)))
+	if a.AcceptedCount != 996 || a.DuplicateCount != 1 || a.RejectedCount != 4 || len(a.Rejected) != 4 {
+		t.Fatalf("counts %d accepted, %d duplicate, %d rejected", a.AcceptedCount, a.DuplicateCount, a.RejectedCount)
+	}
+	for k, i := range bad {
+		if a.Rejected[k].Index != i || a.Rejected[k].Errors[0].InstancePath != fmt.Sprintf("/events/%d", i) {
+			t.Fatalf("rejected[%d] = %+v, want event %d", k, a.Rejected[k], i)
+		}
+	}
+	var order []string
+	rows, err := e.Pool.Query(context.Background(), `SELECT data->'event'->>'timestamp' FROM events
+		WHERE stream_id = $1 AND event_type <> 'SessionStarted' ORDER BY stream_version`, "session-"+sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var at string
+		if err := rows.Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, at)
+	}
+	var want []string
+	for i, ev := range events {
+		if !slices.Contains(bad, i) && i != 990 {
+			want = append(want, fmt.Sprint(ev["timestamp"]))
+		}
+	}
+	if !slices.Equal(order, want) {
+		t.Fatalf("stored events are out of order (%d stored, %d sent valid and distinct)", len(order), len(want))
+	}
+	// The same events resent split differently are all duplicates.
+	for _, half := range [][]tt.Event{events[:300], events[300:]} {
+		r := mustAccept(t, post(t, e, u.Token, tt.Payload(half...)))
+		if r.DuplicateCount != r.AcceptedCount {
+			t.Fatalf("resent part: %d accepted, %d duplicates", r.AcceptedCount, r.DuplicateCount)
+		}
 	}
 }
 
