@@ -77,9 +77,7 @@ type Result struct {
 	Position eventlog.Position
 }
 
-// IngestHandler is the telemetry ingest use case: Check a body, then Commit it for its
-// caller. Checking does not depend on the caller, so it can run while the caller is
-// being authenticated.
+// IngestHandler is the telemetry ingest use case.
 type IngestHandler struct {
 	store     Store
 	validator Validator
@@ -154,19 +152,19 @@ type scratch struct {
 // costs about what it saves.
 const minEventsPerPart = 64
 
-// Batch is a checked request body. It holds buffers until Release.
-type Batch struct {
+// checkedBody is a request body checked: nothing in it depends on the caller yet. It
+// holds buffers until release.
+type checkedBody struct {
 	h        *IngestHandler
 	s        *scratch
 	parts    []*part
-	received time.Time
 	rejected []Rejection
 	valid    int
 	invalid  int
 }
 
-// Release returns the batch's buffers; the batch is unusable afterwards.
-func (b *Batch) Release() {
+// release returns the buffers; b is unusable afterwards.
+func (b *checkedBody) release() {
 	if b.s == nil {
 		return
 	}
@@ -180,34 +178,40 @@ func (b *Batch) Release() {
 	}
 }
 
-// Handle checks and commits one batch, for a caller known beforehand.
+// Handle checks, stores and reports one batch. Errors: ErrMalformed and
+// *ValidationError (400), accounts.ErrUserNotFound (404),
+// telemetry.ErrSessionOwnedByAnotherUser (409); anything else is a failure.
 func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) (Result, error) {
-	batch, err := h.Check(body)
+	if caller.ReceivedAt.IsZero() {
+		caller.ReceivedAt = h.now()
+	}
+	b, err := h.checkBody(body)
 	if err != nil {
 		return Result{}, err
 	}
-	defer batch.Release()
-	return h.Commit(ctx, batch, caller)
+	defer b.release()
+	batches, res, quarantine := b.identify(caller)
+	return h.commit(ctx, caller, batches, res, quarantine)
 }
 
-// Check parses the body, validates the envelope and then every event. Errors:
+// checkBody parses the body, validates the envelope and then every event. Errors:
 // ErrMalformed, and *ValidationError for a bad envelope or, in reject mode, invalid
-// events (all 400s).
-func (h *IngestHandler) Check(body []byte) (*Batch, error) {
-	b := &Batch{h: h, received: h.now()}
+// events.
+func (h *IngestHandler) checkBody(body []byte) (*checkedBody, error) {
+	b := &checkedBody{h: h}
 	select {
 	case b.s = <-h.scratch:
 	default:
 		b.s = &scratch{seen: map[ids.ID]struct{}{}}
 	}
 	if err := b.check(body); err != nil {
-		b.Release()
+		b.release()
 		return nil, err
 	}
 	return b, nil
 }
 
-func (b *Batch) check(body []byte) error {
+func (b *checkedBody) check(body []byte) error {
 	s := b.s
 	if err := s.doc.Parse(body); err != nil {
 		return ErrMalformed
@@ -314,14 +318,9 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, mach
 	}
 }
 
-// Commit stores a checked batch for its caller: the events, under ids derived from the
-// caller and their content, and the quarantine records. Errors:
-// accounts.ErrUserNotFound (404), telemetry.ErrSessionOwnedByAnotherUser (409);
-// anything else is a failure.
-func (h *IngestHandler) Commit(ctx context.Context, b *Batch, caller Caller) (Result, error) {
-	if caller.ReceivedAt.IsZero() {
-		caller.ReceivedAt = b.received
-	}
+// identify gives the events ids derived from the caller and their content, drops
+// repeats, groups the events by session and builds the quarantine records.
+func (b *checkedBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
 	each(b.parts, func(_ int, p *part) {
 		p.ids = p.ids[:0]
 		for _, v := range p.valid {
@@ -368,7 +367,7 @@ func (h *IngestHandler) Commit(ctx context.Context, b *Batch, caller Caller) (Re
 			})
 		}
 	}
-	return h.commit(ctx, caller, batches, res, quarantine)
+	return batches, res, quarantine
 }
 
 // sessionBatch is one session's part of a request.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -72,96 +71,22 @@ func credential(r *http.Request) string {
 // handlers' business (Principal.APIToken, IsAdmin).
 func (a *API) Authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.authenticate(r)
-		if !a.answerFailure(w, r, err) {
-			next.ServeHTTP(w, r.WithContext(ContextWithPrincipal(r.Context(), p)))
+		cred := credential(r)
+		if cred == "" || a.auth == nil {
+			WriteError(w, http.StatusUnauthorized, "Unauthorized")
+			return
 		}
+		p, err := a.auth.Authenticate(r.Context(), cred)
+		if errors.Is(err, ErrUnauthenticated) {
+			WriteError(w, http.StatusUnauthorized, "Unauthorized")
+			return
+		}
+		if err != nil {
+			InternalError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ContextWithPrincipal(r.Context(), p)))
 	})
-}
-
-func (a *API) authenticate(r *http.Request) (Principal, error) {
-	cred := credential(r)
-	if cred == "" || a.auth == nil {
-		return Principal{}, ErrUnauthenticated
-	}
-	return a.auth.Authenticate(r.Context(), cred)
-}
-
-// answerFailure answers a failed authentication (401, or 500 when the check itself
-// failed) and reports whether it did.
-func (a *API) answerFailure(w http.ResponseWriter, r *http.Request, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, ErrUnauthenticated):
-		WriteError(w, http.StatusUnauthorized, "Unauthorized")
-	default:
-		InternalError(w, r, err)
-	}
-	return true
-}
-
-// Authentication is a request's authentication running in the background, for a
-// handler that meanwhile does work not depending on the caller (reading and checking a
-// large body). The handler must call Finish before it answers, so the caller still
-// learns of a bad credential first (401 before 400 or 413), as with Authenticated.
-type Authentication struct {
-	api  *API
-	done chan struct{}
-	p    Principal
-	err  error
-	cut  bool // Guard stopped reading the body
-}
-
-// StartAuthentication begins authenticating r (auth kind "either").
-func (a *API) StartAuthentication(r *http.Request) *Authentication {
-	au := &Authentication{api: a, done: make(chan struct{})}
-	go func() {
-		defer close(au.done)
-		au.p, au.err = a.authenticate(r)
-	}()
-	return au
-}
-
-// Guard wraps a request body so that reading it stops once the authentication has
-// failed: a stranger's upload is not read to the end. The handler must read the body
-// on the goroutine that calls Finish.
-func (au *Authentication) Guard(body io.ReadCloser) io.ReadCloser {
-	return guardedBody{ReadCloser: body, au: au}
-}
-
-type guardedBody struct {
-	io.ReadCloser
-	au *Authentication
-}
-
-var errAuthenticationFailed = errors.New("authentication failed")
-
-func (g guardedBody) Read(p []byte) (int, error) {
-	select {
-	case <-g.au.done:
-		if g.au.err != nil {
-			g.au.cut = true
-			return 0, errAuthenticationFailed
-		}
-	default:
-	}
-	return g.ReadCloser.Read(p)
-}
-
-// Finish waits for the authentication. On failure it answers (401 or 500) and returns
-// ok=false.
-func (au *Authentication) Finish(w http.ResponseWriter, r *http.Request) (p Principal, ok bool) {
-	<-au.done
-	if au.cut {
-		// The rest of the body is still on its way: without this, the server would
-		// read up to 256 KB of it before answering, to keep the connection.
-		w.Header().Set("Connection", "close")
-	}
-	if au.api.answerFailure(w, r, au.err) {
-		return Principal{}, false
-	}
-	return au.p, true
 }
 
 // IsAdmin reports whether p's user is listed in ADMIN_USER_IDS. It does not look at

@@ -26,51 +26,18 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 // reads as {}; a body over limit bytes is answered with 413 and ok=false. The bytes are
 // not checked for JSON syntax. On ok=false the response has been written.
 func ReadBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	body, err := ReadBodyDeferred(w, r, limit)
-	if err != nil {
-		err.Write(w)
-		return nil, false
-	}
-	return body, true
-}
-
-// BodyError is a body that could not be read: over the limit (413), or cut short (400
-// "malformed JSON": what arrived is not a JSON document).
-type BodyError struct {
-	tooLarge bool
-	limit    int64
-}
-
-func (e *BodyError) Error() string {
-	if e.tooLarge {
-		return fmt.Sprintf("request body exceeds %d bytes", e.limit)
-	}
-	return "request body cut short"
-}
-
-// Write answers the error.
-func (e *BodyError) Write(w http.ResponseWriter) {
-	if e.tooLarge {
-		writeTooLarge(w, e.limit)
-		return
-	}
-	writeMalformed(w)
-}
-
-// ReadBodyDeferred is ReadBodyLimit for a handler that answers later (after an
-// authentication running meanwhile): it returns the error instead of answering it.
-func ReadBodyDeferred(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *BodyError) {
 	if !isJSONMediaType(r.Header.Get("Content-Type")) {
-		return emptyObject, nil
+		return emptyObject, true
 	}
 	if r.ContentLength > limit {
-		return nil, &BodyError{tooLarge: true, limit: limit}
+		writeTooLarge(w, limit)
+		return nil, false
 	}
 	var body []byte
 	var err error
 	if r.ContentLength >= 0 {
-		// The announced length, read into a buffer of exactly that size; a body
-		// longer than announced is the server's to cut off.
+		// The announced length, read into a buffer of exactly that size (the server
+		// ends the body there).
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
@@ -79,14 +46,17 @@ func ReadBodyDeferred(w http.ResponseWriter, r *http.Request, limit int64) ([]by
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, &BodyError{tooLarge: true, limit: limit}
+			writeTooLarge(w, limit)
+			return nil, false
 		}
-		return nil, &BodyError{}
+		// The client stopped sending mid-body: what arrived is not a JSON document.
+		writeMalformed(w)
+		return nil, false
 	}
 	if len(body) == 0 {
-		return emptyObject, nil
+		return emptyObject, true
 	}
-	return body, nil
+	return body, true
 }
 
 // DecodeJSON reads the body (ReadBody rules, 1 MiB) into dst with encoding/json. Bad

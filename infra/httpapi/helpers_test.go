@@ -115,20 +115,6 @@ func (tr testRoutes) Routes(r chi.Router) {
 			"user_id": p.UserID, "api_token": p.APIToken, "admin": tr.api.IsAdmin(p),
 		})
 	})
-	r.Post("/test/overlapped", func(w http.ResponseWriter, r *http.Request) {
-		auth := tr.api.StartAuthentication(r)
-		r.Body = auth.Guard(r.Body)
-		body, bodyErr := ReadBodyDeferred(w, r, 1000)
-		p, ok := auth.Finish(w, r)
-		if !ok {
-			return
-		}
-		if bodyErr != nil {
-			bodyErr.Write(w)
-			return
-		}
-		WriteJSON(w, http.StatusOK, map[string]any{"user_id": p.UserID, "len": len(body)})
-	})
 	r.Get("/test/request-id", func(w http.ResponseWriter, r *http.Request) {
 		Logger(r.Context()).Info("handler line")
 		WriteJSON(w, http.StatusOK, map[string]string{"request_id": RequestID(r.Context())})
