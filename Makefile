@@ -3,9 +3,10 @@
 # service and the tests then start their own private PostgreSQL, unless DATABASE_URL
 # (run) or TEST_DATABASE_URL (test) points at one.
 GO ?= go
-# make bench BENCH=Ingest BENCHTIME=5x
+# make bench BENCH=Ingest BENCHTIME=5x BENCHCOUNT=6 (repeat runs for benchstat)
 BENCH ?= .
 BENCHTIME ?= 1s
+BENCHCOUNT ?= 1
 
 .PHONY: deps run test build bench lint
 
@@ -25,7 +26,7 @@ build:
 
 # One package at a time: benchmarks running side by side would skew each other's ratios.
 bench:
-	$(GO) test -p 1 -count=1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./...
+	$(GO) test -p 1 -count=$(BENCHCOUNT) -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 60m ./...
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \
