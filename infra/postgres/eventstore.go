@@ -32,7 +32,7 @@ const appendChannel = "devflow_events"
 //
 // Appends: an append whose streams' versions are known without asking (a new stream,
 // an exact expectation, or a version this store committed itself) is written in one
-// round trip, its expected-version check made by advance_streams in the same
+// round trip, its expected-version check made by lock_streams in the same
 // transaction. Any other append, and one whose assumption turned out stale (another
 // replica wrote the stream), locks its streams first and reads their versions: two
 // round trips.
@@ -74,7 +74,7 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 	// for each id.
 	probe := false
 	if p := s.assume(appends); p != nil && extra == nil {
-		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.advances, p.rows, false)
+		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.locks, slices.Values(p.rows), false)
 		if err == nil {
 			return s.committed(p, pos), nil
 		}
@@ -132,7 +132,7 @@ func (s *EventStore) committed(p *plan, pos eventlog.Position) []eventlog.Append
 			p.results[i].Position = pos
 		}
 	}
-	s.versions.remember(p.advances)
+	s.versions.remember(p.moved)
 	return p.results
 }
 
@@ -259,20 +259,22 @@ func (s *EventStore) appendLocked(ctx context.Context, q session, own, probe boo
 		}
 		return p, eventlog.Position{}, nil
 	}
-	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.advances, p.rows, own)
+	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.locks, slices.Values(p.rows), own)
 	if err != nil {
 		return nil, eventlog.Position{}, err
 	}
 	return p, pos, nil
 }
 
-// plan is an append decided: the rows to store, the stream moves that make them valid
-// (sorted by stream), the results so far, and every stream's version once committed.
+// plan is an append decided: the rows to store, the streams they go to at the versions
+// assumed (sorted by stream), the versions those streams move to, the results so far,
+// and every stream's version once committed.
 type plan struct {
-	rows     []row
-	advances []advance
-	results  []eventlog.AppendResult
-	final    map[string]int64
+	rows    []row
+	locks   []streamLock
+	moved   map[string]int64
+	results []eventlog.AppendResult
+	final   map[string]int64
 }
 
 // newPlan numbers each stream's new events from its current version, skipping the ids
@@ -283,7 +285,7 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 	for _, a := range appends {
 		events += len(a.Events)
 	}
-	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), rows: make([]row, 0, events)}
+	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), moved: map[string]int64{}, rows: make([]row, 0, events)}
 	seen := make(map[[16]byte]bool, events)
 	// The events of one request usually share their metadata; encode it once.
 	var lastMeta eventlog.Metadata
@@ -335,7 +337,8 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 			initial = -1
 		}
 		if p.final[id] != initial {
-			p.advances = append(p.advances, advance{stream: id, from: initial, to: p.final[id]})
+			p.locks = append(p.locks, streamLock{stream: id, version: initial})
+			p.moved[id] = p.final[id]
 		}
 	}
 	return p, nil

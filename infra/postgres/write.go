@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,7 +19,7 @@ import (
 	"github.com/devflow/backend/domain/eventlog"
 )
 
-// staleVersionCode is the SQLSTATE advance_streams raises when a stream is not at the
+// staleVersionCode is the SQLSTATE lock_streams raises when a stream is not at the
 // version the append assumed.
 const staleVersionCode = "DF001"
 
@@ -32,34 +34,46 @@ type row struct {
 	meta    []byte
 }
 
-// advance moves one stream from the version it must be at to its new one.
-type advance struct {
-	stream   string
-	from, to int64
+// streamLock is a stream an append writes, at the version the append assumes it is at.
+type streamLock struct {
+	stream  string
+	version int64
 }
 
 const (
-	advanceSQL  = `SELECT advance_streams($1, $2, $3)`
+	lockSQL     = `SELECT lock_streams($1, $2)`
 	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata) FROM STDIN (FORMAT binary)`
+	versionsSQL = `UPDATE streams s SET version = v.version FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version) WHERE s.stream_id = v.stream_id`
 	positionSQL = `SELECT pg_current_xact_id()::text, currval(pg_get_serial_sequence('events', 'position')), pg_notify('` + appendChannel + `', '')`
 )
 
-// copyChunk bounds one CopyData message.
-const copyChunk = 256 << 10
+// copyChunk is the size of one CopyData message: the server works on a chunk while
+// the next one is made.
+const copyChunk = 64 << 10
 
-// write stores rows in one round trip on conn: the streams advance (the
-// expected-version check, which also takes the stream locks, in sorted order), the
-// binary COPY of the rows, the position query with the append notification, COMMIT
-// when commit is set, and Sync. Without an open transaction the statements form the
-// implicit transaction of the extended protocol, committed at Sync; any error rolls
-// it all back. Within an open one (a caller's, or ours begun earlier) an error leaves
-// it failed for the caller to roll back. A transport error closes the connection (the
-// pool then drops it), since the protocol state is unknown.
+// write stores rows in one round trip on conn: lock_streams (the expected-version
+// check, which also takes the stream locks, in the order given: sorted), the binary
+// COPY of the rows, the streams' new versions (the last row of each), the position
+// query with the append notification, COMMIT when commit is set, and Sync. Without an
+// open transaction the statements form the implicit transaction of the extended
+// protocol, committed at Sync; any error rolls it all back. Within an open one (a
+// caller's, or ours begun earlier) an error leaves it failed for the caller to roll
+// back. A transport error closes the connection (the pool then drops it), since the
+// protocol state is unknown.
+//
+// rows may be produced lazily: each chunk goes out as soon as it is full, so the server
+// stores the first rows while the last are being made. Each stream's rows must come
+// with versions counting up from its lock's.
 //
 // pgx's CopyFrom cannot travel with other statements (and describes the table first,
 // one more round trip), so the messages are written here with pgconn's frontend.
-func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, advances []advance, rows []row, commit bool) (eventlog.Position, error) {
-	params, err := advanceParams(types, advances)
+func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []streamLock, rows iter.Seq[row], commit bool) (eventlog.Position, error) {
+	streams := make([]string, len(locks))
+	versions := make([]int64, len(locks))
+	for i, l := range locks {
+		streams[i], versions[i] = l.stream, l.version
+	}
+	lockParams, err := encodeParams(types, streams, versions)
 	if err != nil {
 		return eventlog.Position{}, err
 	}
@@ -77,40 +91,59 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, advances
 	// reads watch ctx themselves (ReceiveMessage).
 	stop := context.AfterFunc(ctx, func() { _ = conn.Conn().SetWriteDeadline(time.Unix(1, 0)) })
 	fe := conn.Frontend()
-	fe.SendParse(&pgproto3.Parse{Query: advanceSQL, ParameterOIDs: []uint32{pgtype.TextArrayOID, pgtype.Int8ArrayOID, pgtype.Int8ArrayOID}})
-	fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
-	fe.SendExecute(&pgproto3.Execute{})
-	fe.SendParse(&pgproto3.Parse{Query: copySQL})
-	fe.SendBind(&pgproto3.Bind{})
-	fe.SendExecute(&pgproto3.Execute{})
+	send := func(sql string, params [][]byte) {
+		fe.SendParse(&pgproto3.Parse{Query: sql})
+		fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
+		fe.SendExecute(&pgproto3.Execute{})
+	}
+	send(lockSQL, lockParams)
+	send(copySQL, nil)
+	if err := fe.Flush(); err != nil {
+		stop()
+		return fail(err)
+	}
 	// The rows go out in CopyData messages as they are encoded, through one reused
 	// buffer that starts with the message header (type and length).
 	chunk := copyBuffer()
 	defer func() { putCopyBuffer(chunk) }()
+	flush := func() error {
+		binary.BigEndian.PutUint32(chunk[1:5], uint32(len(chunk)-1))
+		err := fe.SendUnbufferedEncodedCopyData(chunk)
+		chunk = append(chunk[:0], 'd', 0, 0, 0, 0)
+		return err
+	}
 	chunk = appendCopyHeader(append(chunk, 'd', 0, 0, 0, 0))
-	for i, r := range rows {
+	last := make([]int64, len(locks)) // each stream's last version written
+	copy(last, versions)
+	n := int64(0)
+	for r := range rows {
 		chunk = appendCopyRow(chunk, r)
-		last := i == len(rows)-1
-		if last {
-			chunk = appendCopyTrailer(chunk)
+		n++
+		if i := slices.Index(streams, r.stream); i >= 0 {
+			last[i] = r.version
 		}
-		if len(chunk) >= copyChunk || last {
-			binary.BigEndian.PutUint32(chunk[1:5], uint32(len(chunk)-1))
-			if err := fe.SendUnbufferedEncodedCopyData(chunk); err != nil {
+		if len(chunk) >= copyChunk {
+			if err := flush(); err != nil {
 				stop()
 				return fail(err)
 			}
-			chunk = append(chunk[:0], 'd', 0, 0, 0, 0)
 		}
 	}
+	chunk = appendCopyTrailer(chunk)
+	if err := flush(); err != nil {
+		stop()
+		return fail(err)
+	}
 	fe.Send(&pgproto3.CopyDone{})
-	fe.SendParse(&pgproto3.Parse{Query: positionSQL})
-	fe.SendBind(&pgproto3.Bind{})
-	fe.SendExecute(&pgproto3.Execute{})
+	versionParams, err := encodeParams(types, streams, last)
+	if err != nil {
+		stop()
+		return fail(err)
+	}
+	send(versionsSQL, versionParams)
+	send(positionSQL, nil)
 	if commit {
-		fe.SendParse(&pgproto3.Parse{Query: "COMMIT"})
-		fe.SendBind(&pgproto3.Bind{})
-		fe.SendExecute(&pgproto3.Execute{})
+		send("COMMIT", nil)
 	}
 	fe.SendSync(&pgproto3.Sync{})
 	err = fe.Flush()
@@ -151,8 +184,8 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, advances
 			if serverErr != nil {
 				return eventlog.Position{}, serverErr
 			}
-			if copied != int64(len(rows)) {
-				return eventlog.Position{}, fmt.Errorf("append: copied %d events of %d", copied, len(rows))
+			if copied != n {
+				return eventlog.Position{}, fmt.Errorf("append: copied %d events of %d", copied, n)
 			}
 			return pos, nil
 		}
@@ -171,26 +204,17 @@ func parsePosition(txid, position []byte) (eventlog.Position, error) {
 	return eventlog.Position{Commit: commit, Prepare: prepare}, nil
 }
 
-// advanceParams encodes advance_streams' arguments in binary.
-func advanceParams(types *pgtype.Map, advances []advance) ([][]byte, error) {
-	streams := make([]string, len(advances))
-	from := make([]int64, len(advances))
-	to := make([]int64, len(advances))
-	for i, a := range advances {
-		streams[i], from[i], to[i] = a.stream, a.from, a.to
-	}
-	params := make([][]byte, 3)
-	var err error
-	if params[0], err = types.Encode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, streams, nil); err != nil {
+// encodeParams encodes a text[] and a bigint[] parameter in binary.
+func encodeParams(types *pgtype.Map, streams []string, versions []int64) ([][]byte, error) {
+	a, err := types.Encode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, streams, nil)
+	if err != nil {
 		return nil, fmt.Errorf("append: encode streams: %w", err)
 	}
-	if params[1], err = types.Encode(pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, from, nil); err != nil {
+	b, err := types.Encode(pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, versions, nil)
+	if err != nil {
 		return nil, fmt.Errorf("append: encode versions: %w", err)
 	}
-	if params[2], err = types.Encode(pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, to, nil); err != nil {
-		return nil, fmt.Errorf("append: encode versions: %w", err)
-	}
-	return params, nil
+	return [][]byte{a, b}, nil
 }
 
 // copySignature starts PostgreSQL's binary COPY format.
@@ -257,14 +281,14 @@ func (c *versionCache) get(stream string) (int64, bool) {
 	return v, ok
 }
 
-func (c *versionCache) remember(advances []advance) {
+func (c *versionCache) remember(versions map[string]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m)+len(advances) > maxCachedVersions {
+	if len(c.m)+len(versions) > maxCachedVersions {
 		clear(c.m)
 	}
-	for _, a := range advances {
-		c.m[a.stream] = a.to
+	for stream, v := range versions {
+		c.m[stream] = v
 	}
 }
 
