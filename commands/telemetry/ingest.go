@@ -112,11 +112,10 @@ type span struct{ start, end int }
 
 // validEvent is a valid event on its way to the log.
 type validEvent struct {
-	session   ids.ID
-	at        time.Time
-	typ       string
-	data      span // stored payload, in part.stored
-	canonical span // in part.canonical
+	ev      telemetry.Value
+	session ids.ID
+	at      time.Time
+	typ     string
 }
 
 // invalidEvent is an invalid event on its way to the quarantine.
@@ -124,21 +123,33 @@ type invalidEvent struct {
 	index     int
 	raw       []byte
 	details   []Detail
-	canonical span
+	canonical span // in part.canonical
 }
 
-// part is a contiguous run of a batch's events, checked (and given ids) on a core of
-// its own when the batch is large.
+// part is a contiguous run of a batch's events, checked (and, when the batch is not
+// streamed, identified) on a core of its own when the batch is large.
 type part struct {
 	canon     telemetry.Canonicalizer
-	stored    []byte
-	canonical []byte
+	stored    []byte // stored payloads
+	canonical []byte // canonical forms of invalid events
 	hashBuf   []byte
 	valid     []validEvent
 	invalid   []invalidEvent
-	ids       []ids.ID // of valid, set by Commit
 	rejected  []Detail // reject mode: every invalid event's errors
 	err       error
+	// Set by identify, one per valid event.
+	ids   []ids.ID
+	datas [][]byte
+}
+
+// prepare derives a valid event's id from the caller and its canonical form, and
+// writes its stored payload.
+func (p *part) prepare(v validEvent, user ids.ID, machineTimestamp []byte) (ids.ID, []byte) {
+	var id ids.ID
+	id, p.hashBuf = telemetry.EventID(user, p.canon.Canonical(v.ev, true), p.hashBuf)
+	start := len(p.stored)
+	p.stored = telemetry.AppendRecorded(p.stored, machineTimestamp, v.ev.Raw())
+	return id, p.stored[start:len(p.stored):len(p.stored)]
 }
 
 type scratch struct {
@@ -155,12 +166,13 @@ const minEventsPerPart = 64
 // checkedBody is a request body checked: nothing in it depends on the caller yet. It
 // holds buffers until release.
 type checkedBody struct {
-	h        *IngestHandler
-	s        *scratch
-	parts    []*part
-	rejected []Rejection
-	valid    int
-	invalid  int
+	h                *IngestHandler
+	s                *scratch
+	parts            []*part
+	machineTimestamp []byte // the envelope's, part of every stored payload
+	rejected         []Rejection
+	valid            int
+	invalid          int
 }
 
 // release returns the buffers; b is unusable afterwards.
@@ -190,6 +202,9 @@ func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) 
 		return Result{}, err
 	}
 	defer b.release()
+	if session, ok := b.streamable(caller); ok {
+		return h.commitStreamed(ctx, caller, b, session)
+	}
 	batches, res, quarantine := b.identify(caller)
 	return h.commit(ctx, caller, batches, res, quarantine)
 }
@@ -230,10 +245,10 @@ func (b *checkedBody) check(body []byte) error {
 		s.parts = append(s.parts, &part{})
 	}
 	b.parts = s.parts[:n]
-	machineTimestamp := root.Get("machine_timestamp").Raw()
+	b.machineTimestamp = root.Get("machine_timestamp").Raw()
 	each(b.parts, func(i int, p *part) {
 		first, last := i*len(s.events)/n, (i+1)*len(s.events)/n
-		p.check(b.h, s.events[first:last], first, machineTimestamp, len(body)/n)
+		p.check(b.h, s.events[first:last], first, len(body)/n)
 	})
 
 	var all []Detail // reject mode
@@ -273,7 +288,7 @@ func each(parts []*part, fn func(i int, p *part)) {
 }
 
 // check checks events, the first of which is the batch's event number first.
-func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, machineTimestamp []byte, bodyBytes int) {
+func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, bodyBytes int) {
 	p.valid, p.invalid, p.rejected, p.err = p.valid[:0], p.invalid[:0], p.rejected[:0], nil
 	if need := bodyBytes + len(events)*64; cap(p.stored) < need {
 		p.stored = make([]byte, 0, need)
@@ -304,29 +319,100 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, mach
 			p.rejected = append(p.rejected, details...)
 			continue
 		}
-		start := len(p.canonical)
-		p.canonical = append(p.canonical, p.canon.Canonical(ev, true)...)
-		canonical := span{start, len(p.canonical)}
 		if len(details) > 0 {
-			p.invalid = append(p.invalid, invalidEvent{index: i, raw: ev.Raw(), details: details, canonical: canonical})
+			start := len(p.canonical)
+			p.canonical = append(p.canonical, p.canon.Canonical(ev, true)...)
+			p.invalid = append(p.invalid, invalidEvent{index: i, raw: ev.Raw(), details: details, canonical: span{start, len(p.canonical)}})
 			continue
 		}
-		start = len(p.stored)
-		p.stored = telemetry.AppendRecorded(p.stored, machineTimestamp, ev.Raw())
-		p.valid = append(p.valid, validEvent{session: checked.SessionID, at: checked.Time,
-			typ: telemetry.EventType(checked.ClientType), data: span{start, len(p.stored)}, canonical: canonical})
+		p.valid = append(p.valid, validEvent{ev: ev, session: checked.SessionID, at: checked.Time, typ: telemetry.EventType(checked.ClientType)})
 	}
+}
+
+// streamable reports whether the batch can be streamed into its session's stream:
+// valid events of one session only, from a caller known to exist.
+func (b *checkedBody) streamable(caller Caller) (ids.ID, bool) {
+	if b.invalid > 0 || b.valid == 0 || !caller.UserVerified {
+		return ids.ID{}, false
+	}
+	session := b.parts[0].valid[0].session
+	for _, p := range b.parts {
+		for _, v := range p.valid {
+			if v.session != session {
+				return ids.ID{}, false
+			}
+		}
+	}
+	return session, true
+}
+
+// commitStreamed stores a one-session batch while giving its events their ids: the
+// store writes the first events while the last are being hashed. When the store
+// cannot stream (the stream's version is unknown or stale, or an event is stored
+// already), nothing was written and the events go the usual way.
+func (h *IngestHandler) commitStreamed(ctx context.Context, caller Caller, b *checkedBody, session ids.ID) (Result, error) {
+	sb := &sessionBatch{id: session, earliest: b.parts[0].valid[0].at, events: make([]eventlog.EventData, 0, b.valid)}
+	for _, p := range b.parts {
+		for _, v := range p.valid {
+			if v.at.Before(sb.earliest) {
+				sb.earliest = v.at
+			}
+		}
+	}
+	appends, created, err := h.decide(ctx, caller, []*sessionBatch{sb})
+	if err != nil {
+		return Result{}, err
+	}
+	a := appends[0] // its events: the session's SessionStarted when it is new
+	res := Result{Rejected: b.rejected}
+	metadata := eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID}
+	produce := func(yield func(eventlog.EventData) bool) {
+		for _, e := range a.Events {
+			if !yield(e) {
+				return
+			}
+		}
+		p := b.parts[0]
+		for _, part := range b.parts {
+			for _, v := range part.valid {
+				res.Accepted++
+				id, data := p.prepare(v, caller.User, b.machineTimestamp)
+				if _, dup := b.s.seen[id]; dup {
+					res.Duplicates++ // repeated within the request
+					continue
+				}
+				b.s.seen[id] = struct{}{}
+				e := eventlog.EventData{ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion, Data: data, Metadata: metadata}
+				sb.events = append(sb.events, e)
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
+	r, ok, err := h.store.CommitProduced(ctx, caller.User, a.StreamID, a.Expected, produce)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return h.commit(ctx, caller, []*sessionBatch{sb}, res, nil)
+	}
+	for _, id := range created {
+		h.owners.put(id, caller.User)
+	}
+	res.Position = r.Position
+	return res, nil
 }
 
 // identify gives the events ids derived from the caller and their content, drops
 // repeats, groups the events by session and builds the quarantine records.
 func (b *checkedBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
 	each(b.parts, func(_ int, p *part) {
-		p.ids = p.ids[:0]
+		p.ids, p.datas = p.ids[:0], p.datas[:0]
 		for _, v := range p.valid {
-			var id ids.ID
-			id, p.hashBuf = telemetry.EventID(caller.User, p.canonical[v.canonical.start:v.canonical.end], p.hashBuf)
+			id, data := p.prepare(v, caller.User, b.machineTimestamp)
 			p.ids = append(p.ids, id)
+			p.datas = append(p.datas, data)
 		}
 	})
 
@@ -362,8 +448,7 @@ func (b *checkedBody) identify(caller Caller) ([]*sessionBatch, Result, []Quaran
 				sb.earliest = v.at
 			}
 			sb.events = append(sb.events, eventlog.EventData{
-				ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion,
-				Data: p.stored[v.data.start:v.data.end:v.data.end], Metadata: metadata,
+				ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion, Data: p.datas[k], Metadata: metadata,
 			})
 		}
 	}

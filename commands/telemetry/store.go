@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,7 @@ import (
 // events (the PostgreSQL event store).
 type AtomicAppender interface {
 	AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error)
+	AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error)
 }
 
 // StreamReader reads one stream (any event store).
@@ -93,6 +95,11 @@ func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, userVerified bo
 	return s.events.AppendWith(ctx, queueQuarantine, appends...)
 }
 
+// CommitProduced streams the events into the event store.
+func (s *PostgresStore) CommitProduced(ctx context.Context, user ids.ID, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+	return s.events.AppendProduced(ctx, streamID, expected, produce)
+}
+
 // quarantineInsert queues the insert of the quarantine records; nil when there are
 // none. A resent invalid event has the same id, so it is stored once.
 func quarantineInsert(quarantine []QuarantineRecord) (func(*pgx.Batch), error) {
@@ -156,6 +163,13 @@ func (s *LogStore) Session(ctx context.Context, id ids.ID) (*telemetry.Session, 
 // UserExists checks the users table.
 func (s *LogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
 	return s.pg.UserExists(ctx, user)
+}
+
+// CommitProduced does not stream: it runs produce and leaves the events to Commit.
+func (s *LogStore) CommitProduced(_ context.Context, _ ids.ID, _ string, _ eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+	for range produce {
+	}
+	return eventlog.AppendResult{}, false, nil
 }
 
 // Commit checks the user, appends, then stores the quarantine records.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"sync"
@@ -19,7 +20,8 @@ import (
 	"github.com/devflow/backend/domain/ids"
 )
 
-// appendChannel is the LISTEN/NOTIFY channel an append signals on commit.
+// appendChannel is the LISTEN/NOTIFY channel an append signals on commit (named in
+// complete_append too, migration 00005).
 const appendChannel = "devflow_events"
 
 // EventStore is the PostgreSQL event log.
@@ -74,7 +76,7 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 	// for each id.
 	probe := false
 	if p := s.assume(appends); p != nil && extra == nil {
-		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.locks, slices.Values(p.rows), false)
+		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.locks, rowsOf(p.rows), false)
 		if err == nil {
 			return s.committed(p, pos), nil
 		}
@@ -103,6 +105,59 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 		return nil, err
 	}
 	return s.committed(p, pos), nil
+}
+
+// AppendProduced appends to one stream the events produce yields, in one round trip
+// whose rows go out while produce is still making the next ones. It applies when the
+// stream's version is known without asking (see assume); otherwise, and when that
+// version turns out stale or an event is stored already, nothing is written and ok is
+// false: the caller appends the events the usual way. produce runs exactly once.
+func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+	initial, known := s.assumeVersion(streamID, expected)
+	if streamID == "" || !known {
+		for range produce {
+		}
+		return eventlog.AppendResult{}, false, nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		for range produce {
+		}
+		return eventlog.AppendResult{}, false, fmt.Errorf("append: %w", err)
+	}
+	defer conn.Release()
+	version, events := initial, 0
+	seen := map[ids.ID]bool{}
+	var metaOf metadataJSON
+	rows := func(yield func(row, error) bool) {
+		for e := range produce {
+			events++
+			if seen[e.ID] {
+				continue // a repeat within the call
+			}
+			seen[e.ID] = true
+			meta, err := metaOf.encode(e.Metadata)
+			version++
+			if !yield(newRow(streamID, version, e, meta), err) {
+				return
+			}
+		}
+	}
+	pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), []streamLock{{stream: streamID, version: initial}}, rows, false)
+	switch {
+	case isStaleVersion(err) || isDuplicateEventID(err):
+		s.versions.forget(map[string]int64{streamID: initial})
+		return eventlog.AppendResult{}, false, nil
+	case err != nil:
+		return eventlog.AppendResult{}, false, err
+	}
+	s.versions.remember(map[string]int64{streamID: version})
+	appended := int(version - initial)
+	r := eventlog.AppendResult{StreamID: streamID, Appended: appended, Duplicates: events - appended, NextExpected: expectedOf(version)}
+	if appended > 0 {
+		r.Position = pos
+	}
+	return r, true, nil
 }
 
 func isDuplicateEventID(err error) bool {
@@ -170,24 +225,29 @@ func (s *EventStore) assume(appends []eventlog.Append) *plan {
 		if _, ok := current[a.StreamID]; ok {
 			continue
 		}
-		switch a.Expected.Kind {
-		case eventlog.ExpectNoStream:
-			current[a.StreamID] = -1
-		case eventlog.ExpectExact:
-			current[a.StreamID] = int64(a.Expected.Version)
-		default:
-			v, ok := s.versions.get(a.StreamID)
-			if !ok {
-				return nil
-			}
-			current[a.StreamID] = v
+		v, ok := s.assumeVersion(a.StreamID, a.Expected)
+		if !ok {
+			return nil
 		}
+		current[a.StreamID] = v
 	}
 	p, err := newPlan(appends, current, nil)
 	if err != nil {
 		return nil
 	}
 	return p
+}
+
+// assumeVersion is the version a stream must be at for an append expecting expected
+// to succeed, when it can be known without asking.
+func (s *EventStore) assumeVersion(streamID string, expected eventlog.Expected) (int64, bool) {
+	switch expected.Kind {
+	case eventlog.ExpectNoStream:
+		return -1, true
+	case eventlog.ExpectExact:
+		return int64(expected.Version), true
+	}
+	return s.versions.get(streamID)
 }
 
 // session is where a locking append runs: a caller's transaction, or a pooled
@@ -259,7 +319,7 @@ func (s *EventStore) appendLocked(ctx context.Context, q session, own, probe boo
 		}
 		return p, eventlog.Position{}, nil
 	}
-	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.locks, slices.Values(p.rows), own)
+	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.locks, rowsOf(p.rows), own)
 	if err != nil {
 		return nil, eventlog.Position{}, err
 	}
@@ -287,9 +347,7 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 	}
 	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), moved: map[string]int64{}, rows: make([]row, 0, events)}
 	seen := make(map[[16]byte]bool, events)
-	// The events of one request usually share their metadata; encode it once.
-	var lastMeta eventlog.Metadata
-	var lastMetaJSON []byte
+	var metaOf metadataJSON
 	for i, a := range appends {
 		version := p.final[a.StreamID]
 		if _, ok := p.final[a.StreamID]; !ok {
@@ -310,18 +368,11 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 			}
 			fresh++
 			version++
-			if lastMetaJSON == nil || e.Metadata != lastMeta {
-				meta, err := json.Marshal(e.Metadata)
-				if err != nil {
-					return nil, fmt.Errorf("append: metadata: %w", err)
-				}
-				lastMeta, lastMetaJSON = e.Metadata, meta
+			meta, err := metaOf.encode(e.Metadata)
+			if err != nil {
+				return nil, err
 			}
-			data := e.Data
-			if len(data) == 0 {
-				data = json.RawMessage("{}")
-			}
-			p.rows = append(p.rows, row{id: e.ID, stream: a.StreamID, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: data, meta: lastMetaJSON})
+			p.rows = append(p.rows, newRow(a.StreamID, version, e, meta))
 		}
 		if len(a.Events) == 0 {
 			if err := checkExpected(a.StreamID, a.Expected, version); err != nil {
@@ -342,6 +393,43 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 		}
 	}
 	return p, nil
+}
+
+// rowsOf is rows as write takes them.
+func rowsOf(rows []row) iter.Seq2[row, error] {
+	return func(yield func(row, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// metadataJSON encodes event metadata, once for a run of events that share it (the
+// events of one request do).
+type metadataJSON struct {
+	last    eventlog.Metadata
+	encoded []byte
+}
+
+func (m *metadataJSON) encode(meta eventlog.Metadata) ([]byte, error) {
+	if m.encoded == nil || meta != m.last {
+		b, err := json.Marshal(meta)
+		if err != nil {
+			return nil, fmt.Errorf("append: metadata: %w", err)
+		}
+		m.last, m.encoded = meta, b
+	}
+	return m.encoded, nil
+}
+
+func newRow(stream string, version int64, e eventlog.EventData, meta []byte) row {
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	return row{id: e.ID, stream: stream, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: data, meta: meta}
 }
 
 func expectedOf(version int64) eventlog.Expected {

@@ -43,8 +43,7 @@ type streamLock struct {
 const (
 	lockSQL     = `SELECT lock_streams($1, $2)`
 	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata) FROM STDIN (FORMAT binary)`
-	versionsSQL = `UPDATE streams s SET version = v.version FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, version) WHERE s.stream_id = v.stream_id`
-	positionSQL = `SELECT pg_current_xact_id()::text, currval(pg_get_serial_sequence('events', 'position')), pg_notify('` + appendChannel + `', '')`
+	completeSQL = `SELECT transaction_id, last_position FROM complete_append($1, $2)`
 )
 
 // copyChunk is the size of one CopyData message: the server works on a chunk while
@@ -53,8 +52,8 @@ const copyChunk = 64 << 10
 
 // write stores rows in one round trip on conn: lock_streams (the expected-version
 // check, which also takes the stream locks, in the order given: sorted), the binary
-// COPY of the rows, the streams' new versions (the last row of each), the position
-// query with the append notification, COMMIT when commit is set, and Sync. Without an
+// COPY of the rows, complete_append (the streams' new versions, from the last row of
+// each; the notification; the position), COMMIT when commit is set, and Sync. Without an
 // open transaction the statements form the implicit transaction of the extended
 // protocol, committed at Sync; any error rolls it all back. Within an open one (a
 // caller's, or ours begun earlier) an error leaves it failed for the caller to roll
@@ -63,11 +62,12 @@ const copyChunk = 64 << 10
 //
 // rows may be produced lazily: each chunk goes out as soon as it is full, so the server
 // stores the first rows while the last are being made. Each stream's rows must come
-// with versions counting up from its lock's.
+// with versions counting up from its lock's. A row that comes with an error fails the
+// COPY, and with it the whole append.
 //
 // pgx's CopyFrom cannot travel with other statements (and describes the table first,
 // one more round trip), so the messages are written here with pgconn's frontend.
-func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []streamLock, rows iter.Seq[row], commit bool) (eventlog.Position, error) {
+func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []streamLock, rows iter.Seq2[row, error], commit bool) (eventlog.Position, error) {
 	streams := make([]string, len(locks))
 	versions := make([]int64, len(locks))
 	for i, l := range locks {
@@ -96,12 +96,9 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 		fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
 		fe.SendExecute(&pgproto3.Execute{})
 	}
+	// These go out with the first chunk of rows.
 	send(lockSQL, lockParams)
 	send(copySQL, nil)
-	if err := fe.Flush(); err != nil {
-		stop()
-		return fail(err)
-	}
 	// The rows go out in CopyData messages as they are encoded, through one reused
 	// buffer that starts with the message header (type and length).
 	chunk := copyBuffer()
@@ -116,7 +113,12 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 	last := make([]int64, len(locks)) // each stream's last version written
 	copy(last, versions)
 	n := int64(0)
-	for r := range rows {
+	var rowErr error
+	for r, err := range rows {
+		if err != nil {
+			rowErr = err
+			break
+		}
 		chunk = appendCopyRow(chunk, r)
 		n++
 		if i := slices.Index(streams, r.stream); i >= 0 {
@@ -129,19 +131,23 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 			}
 		}
 	}
-	chunk = appendCopyTrailer(chunk)
-	if err := flush(); err != nil {
-		stop()
-		return fail(err)
+	if rowErr != nil {
+		// The server rolls back on CopyFail and skips to the Sync.
+		fe.Send(&pgproto3.CopyFail{Message: "append: a row could not be made"})
+	} else {
+		chunk = appendCopyTrailer(chunk)
+		if err := flush(); err != nil {
+			stop()
+			return fail(err)
+		}
+		fe.Send(&pgproto3.CopyDone{})
 	}
-	fe.Send(&pgproto3.CopyDone{})
 	versionParams, err := encodeParams(types, streams, last)
 	if err != nil {
 		stop()
 		return fail(err)
 	}
-	send(versionsSQL, versionParams)
-	send(positionSQL, nil)
+	send(completeSQL, versionParams)
 	if commit {
 		send("COMMIT", nil)
 	}
@@ -175,12 +181,15 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 				copied = pgconn.NewCommandTag(string(msg.CommandTag)).RowsAffected()
 			}
 		case *pgproto3.DataRow:
-			if len(msg.Values) == 3 {
+			if len(msg.Values) == 2 {
 				if pos, err = parsePosition(msg.Values[0], msg.Values[1]); err != nil {
 					serverErr = err
 				}
 			}
 		case *pgproto3.ReadyForQuery:
+			if rowErr != nil {
+				return eventlog.Position{}, rowErr
+			}
 			if serverErr != nil {
 				return eventlog.Position{}, serverErr
 			}
