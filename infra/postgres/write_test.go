@@ -260,3 +260,109 @@ func TestAppend_CancelledMidWrite(t *testing.T) {
 	}
 	t.Logf("%d of 20 appends were cancelled", failed)
 }
+
+// produced yields events and counts how often it was run.
+type produced struct {
+	events []eventlog.EventData
+	runs   int
+}
+
+func (p *produced) seq(yield func(eventlog.EventData) bool) {
+	p.runs++
+	for _, e := range p.events {
+		if !yield(e) {
+			return
+		}
+	}
+}
+
+func TestAppendProduced_StreamsWhenTheVersionIsKnown(t *testing.T) {
+	ctx := context.Background()
+	pool := onePool(t)
+	store := postgres.NewEventStore(pool)
+	sid := "s-" + ids.New().String()
+	first := &produced{events: events(3, "A")}
+	first.events = append(first.events, first.events[1]) // a repeat within the call
+	r, ok, err := store.AppendProduced(ctx, sid, eventlog.NoStream(), first.seq)
+	if err != nil || !ok || first.runs != 1 {
+		t.Fatalf("new stream: ok=%v err=%v runs=%d", ok, err, first.runs)
+	}
+	if r.Appended != 3 || r.Duplicates != 1 || r.NextExpected != eventlog.Exact(2) {
+		t.Fatalf("result %+v", r)
+	}
+	// Any: the version this store committed is known.
+	second := &produced{events: events(2, "B")}
+	r, ok, err = store.AppendProduced(ctx, sid, eventlog.Any(), second.seq)
+	if err != nil || !ok || r.Appended != 2 || r.NextExpected != eventlog.Exact(4) {
+		t.Fatalf("known stream: %+v ok=%v err=%v", r, ok, err)
+	}
+	got := wantGapless(t, pool, store, sid, 5)
+	if r.Position != got[4].Position {
+		t.Fatalf("reported position %v, last event at %v", r.Position, got[4].Position)
+	}
+}
+
+// Whenever the store cannot stream, it writes nothing, runs produce once all the same
+// (the caller keeps what it yielded), and says so.
+func TestAppendProduced_DeclinesAndWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	pool := onePool(t)
+	a, b := postgres.NewEventStore(pool), postgres.NewEventStore(pool)
+	sid := "s-" + ids.New().String()
+	stored := events(2, "A")
+	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: stored}).seq); !ok || err != nil {
+		t.Fatalf("create: %v %v", ok, err)
+	}
+	cases := map[string]struct {
+		store    *postgres.EventStore
+		expected eventlog.Expected
+		events   []eventlog.EventData
+	}{
+		"version unknown to this store": {b, eventlog.Any(), events(2, "B")},
+		"stream exists already":         {a, eventlog.NoStream(), events(2, "B")},
+		"exact version missed":          {a, eventlog.Exact(0), events(2, "B")},
+		"an event stored already":       {a, eventlog.Any(), append(events(2, "B"), stored[0])},
+	}
+	for name, c := range cases {
+		p := &produced{events: c.events}
+		r, ok, err := c.store.AppendProduced(ctx, sid, c.expected, p.seq)
+		if ok || err != nil || p.runs != 1 || r.Appended != 0 {
+			t.Fatalf("%s: ok=%v err=%v runs=%d result %+v", name, ok, err, p.runs, r)
+		}
+	}
+	wantGapless(t, pool, a, sid, 2)
+	// The stale assumption is forgotten: the locking path, then streaming again.
+	if _, err := b.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "C")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.Any(), (&produced{events: events(1, "D")}).seq); ok || err != nil {
+		t.Fatalf("a's stale version: ok=%v err=%v", ok, err)
+	}
+	if _, err := a.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "D")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.Any(), (&produced{events: events(1, "E")}).seq); !ok || err != nil {
+		t.Fatalf("after the locking path: ok=%v err=%v", ok, err)
+	}
+	wantGapless(t, pool, a, sid, 5)
+}
+
+// A row that cannot be made (metadata JSON cannot encode a year past 9999) fails the
+// whole append, and the connection goes on working.
+func TestAppendProduced_UnencodableRowFailsTheAppend(t *testing.T) {
+	ctx := context.Background()
+	pool := onePool(t)
+	store := postgres.NewEventStore(pool)
+	sid := "s-" + ids.New().String()
+	batch := events(300, "A")
+	batch[250].Metadata.ReceivedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, _, err := store.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: batch}).seq); err == nil {
+		t.Fatal("append with an unencodable row succeeded")
+	}
+	if _, err := store.ReadStream(ctx, sid, 0, 10); !errors.Is(err, eventlog.ErrStreamNotFound) {
+		t.Fatalf("rows of a failed append were stored: %v", err)
+	}
+	if _, ok, err := store.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: events(2, "B")}).seq); !ok || err != nil {
+		t.Fatalf("append after a failed one: ok=%v err=%v", ok, err)
+	}
+}

@@ -333,6 +333,43 @@ func TestTelemetry_LargeBatchIsCheckedInOrder(t *testing.T) {
 	}
 }
 
+// Two replicas behind a load balancer take turns with one extension's batches: each
+// one's idea of the session stream's version is stale every time, which the streamed
+// commit must notice and fall back from, without losing, doubling or misnumbering
+// events.
+func TestTelemetry_ReplicasTakingTurnsWithOneSession(t *testing.T) {
+	pool := telemetryapitest.Pool(t)
+	a := telemetryapitest.NewOnPool(t, pool, telemetryapitest.Options{NoEngine: true})
+	b := telemetryapitest.NewOnPool(t, pool, telemetryapitest.Options{NoEngine: true})
+	u := a.NewUser()
+	g := tt.NewGenerator(11, sid, day)
+	var bodies [][]byte
+	for turn := range 6 {
+		body := tt.Payload(g.Events(150)...)
+		bodies = append(bodies, body)
+		e := a
+		if turn%2 == 1 {
+			e = b
+		}
+		r := mustAccept(t, post(t, e, u.Token, body))
+		if r.AcceptedCount != 150 || r.DuplicateCount != 0 {
+			t.Fatalf("turn %d: %+v", turn, r)
+		}
+	}
+	// A resend through the other replica is all duplicates.
+	if r := mustAccept(t, post(t, b, u.Token, bodies[0])); r.DuplicateCount != 150 {
+		t.Fatalf("resend: %+v", r)
+	}
+	var n, maxVersion int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*), max(stream_version) FROM events WHERE stream_id = $1`, "session-"+sid).
+		Scan(&n, &maxVersion); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1+6*150 || maxVersion != n-1 {
+		t.Fatalf("stream holds %d events up to version %d, want %d gapless", n, maxVersion, 1+6*150)
+	}
+}
+
 func TestTelemetry_RejectModeStoresNothing(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true, Mode: cmdtelemetry.Reject})
 	u := e.NewUser()
