@@ -390,7 +390,7 @@ func (h *IngestHandler) commitStreamed(ctx context.Context, caller Caller, b *ch
 			}
 		}
 	}
-	r, ok, err := h.store.CommitProduced(ctx, caller.User, a.StreamID, a.Expected, produce)
+	r, ok, err := h.store.CommitProduced(ctx, a.StreamID, a.Expected, produce)
 	if err != nil {
 		return Result{}, err
 	}

@@ -55,9 +55,9 @@ type Store interface {
 	// (accounts.ErrUserNotFound otherwise, with nothing stored). A stream whose
 	// expectation fails is a *eventlog.ConflictError, with nothing stored.
 	Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error)
-	// CommitProduced appends to one stream of a user known to exist the events produce
-	// yields, storing the first while produce is still making the last, where the
-	// store can. produce runs exactly once. ok=false means nothing was stored: the
-	// events produce yielded go through Commit instead.
-	CommitProduced(ctx context.Context, user ids.ID, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (r eventlog.AppendResult, ok bool, err error)
+	// CommitProduced appends to one stream the events produce yields, storing the
+	// first while produce is still making the last, where the store can (the caller
+	// has checked that the user exists). produce runs exactly once. ok=false means
+	// nothing was stored: the events produce yielded go through Commit instead.
+	CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (r eventlog.AppendResult, ok bool, err error)
 }

@@ -96,7 +96,7 @@ func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, userVerified bo
 }
 
 // CommitProduced streams the events into the event store.
-func (s *PostgresStore) CommitProduced(ctx context.Context, user ids.ID, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+func (s *PostgresStore) CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
 	return s.events.AppendProduced(ctx, streamID, expected, produce)
 }
 
@@ -166,7 +166,7 @@ func (s *LogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
 }
 
 // CommitProduced does not stream: it runs produce and leaves the events to Commit.
-func (s *LogStore) CommitProduced(_ context.Context, _ ids.ID, _ string, _ eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+func (s *LogStore) CommitProduced(_ context.Context, _ string, _ eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
 	for range produce {
 	}
 	return eventlog.AppendResult{}, false, nil
