@@ -112,7 +112,7 @@ func TestEventID_DependsOnUserAndContent(t *testing.T) {
 }
 
 func FuzzParse_AgreesWithEncodingJSON(f *testing.F) {
-	for _, s := range []string{`{}`, `[]`, `{"a":[1,2,{"b":null}]}`, `"\u00e9"`, `-0.5e+3`, `01`, `{"a":}`, `[1,]`, `"\ud800"`, "\"\x01\"", `tru`, ` 1 `, `1 2`} {
+	for _, s := range []string{`{}`, `[]`, `{"a":[1,2,{"b":null}]}`, `"\u00e9"`, `-0.5e+3`, `01`, `{"a":}`, `[1,]`, `"\ud800"`, "\"\x01\"", `tru`, ` 1 `, `1 2`, `{"a":1,}`, `{,}`, `[,1]`, `[1 2]`, `{"a":1 "b":2}`, `[ ]`, `{ }`, `[[]`, `{"a":[}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

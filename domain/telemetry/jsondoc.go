@@ -294,6 +294,37 @@ type parser struct {
 	doc *Doc
 }
 
+// open consumes a container's opening bracket and reports whether close follows at
+// once (an empty object or array).
+func (p *parser) open(close byte) (empty bool) {
+	p.pos++
+	p.skipSpace()
+	if p.pos < len(p.src) && p.src[p.pos] == close {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// next consumes what follows a member or element: a comma (more follow) or the
+// container's close.
+func (p *parser) next(close byte) (more bool, err error) {
+	p.skipSpace()
+	if p.pos >= len(p.src) {
+		return false, ErrSyntax
+	}
+	switch p.src[p.pos] {
+	case ',':
+		p.pos++
+		p.skipSpace()
+		return true, nil
+	case close:
+		p.pos++
+		return false, nil
+	}
+	return false, ErrSyntax
+}
+
 func (p *parser) skipSpace() {
 	for p.pos < len(p.src) {
 		switch p.src[p.pos] {
@@ -319,10 +350,7 @@ func (p *parser) value(depth int) error {
 			return ErrSyntax
 		}
 		p.doc.nodes[idx].kind = KindObject
-		p.pos++
-		p.skipSpace()
-		if p.pos < len(p.src) && p.src[p.pos] == '}' {
-			p.pos++
+		if p.open('}') {
 			break
 		}
 		for {
@@ -354,50 +382,29 @@ func (p *parser) value(depth int) error {
 			if flags&flagBadText != 0 {
 				m.flags |= flagBadKey
 			}
-			p.skipSpace()
-			if p.pos >= len(p.src) {
-				return ErrSyntax
-			}
-			if p.src[p.pos] == ',' {
-				p.pos++
-				p.skipSpace()
-				continue
-			}
-			if p.src[p.pos] == '}' {
-				p.pos++
+			if more, err := p.next('}'); err != nil {
+				return err
+			} else if !more {
 				break
 			}
-			return ErrSyntax
 		}
 	case c == '[':
 		if depth >= maxDepth {
 			return ErrSyntax
 		}
 		p.doc.nodes[idx].kind = KindArray
-		p.pos++
-		p.skipSpace()
-		if p.pos < len(p.src) && p.src[p.pos] == ']' {
-			p.pos++
+		if p.open(']') {
 			break
 		}
 		for {
 			if err := p.value(depth + 1); err != nil {
 				return err
 			}
-			p.skipSpace()
-			if p.pos >= len(p.src) {
-				return ErrSyntax
-			}
-			if p.src[p.pos] == ',' {
-				p.pos++
-				p.skipSpace()
-				continue
-			}
-			if p.src[p.pos] == ']' {
-				p.pos++
+			if more, err := p.next(']'); err != nil {
+				return err
+			} else if !more {
 				break
 			}
-			return ErrSyntax
 		}
 	case c == '"':
 		p.doc.nodes[idx].kind = KindString
