@@ -80,7 +80,9 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 		if err == nil {
 			return s.committed(p, pos), nil
 		}
-		s.versions.forget(p.final)
+		for _, l := range p.locks {
+			s.versions.forget(l.stream)
+		}
 		if !isStaleVersion(err) && !isDuplicateEventID(err) {
 			return nil, err
 		}
@@ -146,12 +148,12 @@ func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expect
 	pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), []streamLock{{stream: streamID, version: initial}}, rows, false)
 	switch {
 	case isStaleVersion(err) || isDuplicateEventID(err):
-		s.versions.forget(map[string]int64{streamID: initial})
+		s.versions.forget(streamID)
 		return eventlog.AppendResult{}, false, nil
 	case err != nil:
 		return eventlog.AppendResult{}, false, err
 	}
-	s.versions.remember(map[string]int64{streamID: version})
+	s.versions.remember(streamID, version)
 	appended := int(version - initial)
 	r := eventlog.AppendResult{StreamID: streamID, Appended: appended, Duplicates: events - appended, NextExpected: expectedOf(version)}
 	if appended > 0 {
@@ -187,7 +189,9 @@ func (s *EventStore) committed(p *plan, pos eventlog.Position) []eventlog.Append
 			p.results[i].Position = pos
 		}
 	}
-	s.versions.remember(p.moved)
+	for _, l := range p.locks {
+		s.versions.remember(l.stream, p.final[l.stream])
+	}
 	return p.results
 }
 
@@ -327,12 +331,11 @@ func (s *EventStore) appendLocked(ctx context.Context, q session, own, probe boo
 }
 
 // plan is an append decided: the rows to store, the streams they go to at the versions
-// assumed (sorted by stream), the versions those streams move to, the results so far,
-// and every stream's version once committed.
+// assumed (sorted by stream), the results so far, and every stream's version once
+// committed.
 type plan struct {
 	rows    []row
 	locks   []streamLock
-	moved   map[string]int64
 	results []eventlog.AppendResult
 	final   map[string]int64
 }
@@ -345,7 +348,7 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 	for _, a := range appends {
 		events += len(a.Events)
 	}
-	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), moved: map[string]int64{}, rows: make([]row, 0, events)}
+	p := &plan{results: make([]eventlog.AppendResult, len(appends)), final: maps.Clone(current), rows: make([]row, 0, events)}
 	seen := make(map[[16]byte]bool, events)
 	var metaOf metadataJSON
 	for i, a := range appends {
@@ -389,7 +392,6 @@ func newPlan(appends []eventlog.Append, current map[string]int64, stored map[[16
 		}
 		if p.final[id] != initial {
 			p.locks = append(p.locks, streamLock{stream: id, version: initial})
-			p.moved[id] = p.final[id]
 		}
 	}
 	return p, nil

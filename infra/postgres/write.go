@@ -290,21 +290,17 @@ func (c *versionCache) get(stream string) (int64, bool) {
 	return v, ok
 }
 
-func (c *versionCache) remember(versions map[string]int64) {
+func (c *versionCache) remember(stream string, version int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m)+len(versions) > maxCachedVersions {
+	if _, known := c.m[stream]; !known && len(c.m) >= maxCachedVersions {
 		clear(c.m)
 	}
-	for stream, v := range versions {
-		c.m[stream] = v
-	}
+	c.m[stream] = version
 }
 
-func (c *versionCache) forget(streams map[string]int64) {
+func (c *versionCache) forget(stream string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for stream := range streams {
-		delete(c.m, stream)
-	}
+	delete(c.m, stream)
 }
