@@ -142,13 +142,22 @@ type part struct {
 	datas [][]byte
 }
 
+// reset empties the part's buffers for a run of events from bodyBytes of body, with
+// room for their stored payloads.
+func (p *part) reset(bodyBytes, events int) {
+	if need := bodyBytes + events*64; cap(p.stored) < need {
+		p.stored = make([]byte, 0, need)
+	}
+	p.stored, p.canonical = p.stored[:0], p.canonical[:0]
+}
+
 // prepare derives a valid event's id from the caller and its canonical form, and
 // writes its stored payload.
-func (p *part) prepare(v validEvent, user ids.ID, machineTimestamp []byte) (ids.ID, []byte) {
+func (p *part) prepare(ev telemetry.Value, user ids.ID, machineTimestamp []byte) (ids.ID, []byte) {
 	var id ids.ID
-	id, p.hashBuf = telemetry.EventID(user, p.canon.Canonical(v.ev, true), p.hashBuf)
+	id, p.hashBuf = telemetry.EventID(user, p.canon.Canonical(ev, true), p.hashBuf)
 	start := len(p.stored)
-	p.stored = telemetry.AppendRecorded(p.stored, machineTimestamp, v.ev.Raw())
+	p.stored = telemetry.AppendRecorded(p.stored, machineTimestamp, ev.Raw())
 	return id, p.stored[start:len(p.stored):len(p.stored)]
 }
 
@@ -163,20 +172,22 @@ type scratch struct {
 // costs about what it saves.
 const minEventsPerPart = 64
 
-// checkedBody is a request body checked: nothing in it depends on the caller yet. It
-// holds buffers until release.
-type checkedBody struct {
+// parsedBody is a request body parsed, its envelope valid. Nothing in it depends on
+// the caller yet. It holds buffers until release.
+type parsedBody struct {
 	h                *IngestHandler
 	s                *scratch
-	parts            []*part
 	machineTimestamp []byte // the envelope's, part of every stored payload
-	rejected         []Rejection
-	valid            int
-	invalid          int
+	size             int    // of the body, in bytes
+	// Set by check.
+	parts    []*part
+	rejected []Rejection
+	valid    int
+	invalid  int
 }
 
 // release returns the buffers; b is unusable afterwards.
-func (b *checkedBody) release() {
+func (b *parsedBody) release() {
 	if b.s == nil {
 		return
 	}
@@ -197,58 +208,61 @@ func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) 
 	if caller.ReceivedAt.IsZero() {
 		caller.ReceivedAt = h.now()
 	}
-	b, err := h.checkBody(body)
+	b, err := h.parseBody(body)
 	if err != nil {
 		return Result{}, err
 	}
 	defer b.release()
-	if session, ok := b.streamable(caller); ok {
-		return h.commitStreamed(ctx, caller, b, session)
+	if res, ok, err := h.stream(ctx, caller, b); ok || err != nil {
+		return res, err
+	}
+	if err := b.check(); err != nil {
+		return Result{}, err
 	}
 	batches, res, quarantine := b.identify(caller)
 	return h.commit(ctx, caller, batches, res, quarantine)
 }
 
-// checkBody parses the body, validates the envelope and then every event. Errors:
-// ErrMalformed, and *ValidationError for a bad envelope or, in reject mode, invalid
-// events.
-func (h *IngestHandler) checkBody(body []byte) (*checkedBody, error) {
-	b := &checkedBody{h: h}
+// parseBody parses the body and validates the envelope. Errors: ErrMalformed, and
+// *ValidationError for a bad envelope.
+func (h *IngestHandler) parseBody(body []byte) (*parsedBody, error) {
+	b := &parsedBody{h: h, size: len(body)}
 	select {
 	case b.s = <-h.scratch:
 	default:
 		b.s = &scratch{seen: map[ids.ID]struct{}{}}
 	}
-	if err := b.check(body); err != nil {
-		b.release()
-		return nil, err
-	}
-	return b, nil
-}
-
-func (b *checkedBody) check(body []byte) error {
 	s := b.s
 	if err := s.doc.Parse(body); err != nil {
-		return ErrMalformed
+		b.release()
+		return nil, ErrMalformed
 	}
 	root := s.doc.Root()
 	if !telemetry.QuickCheckEnvelope(root) {
-		if details := b.h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
-			return &ValidationError{Details: details}
+		if details := h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
+			b.release()
+			return nil, &ValidationError{Details: details}
 		}
 	}
 	for _, ev := range root.Get("events").Elements() {
 		s.events = append(s.events, ev)
 	}
+	b.machineTimestamp = root.Get("machine_timestamp").Raw()
+	return b, nil
+}
+
+// check checks every event, in contiguous parts on as many cores as the batch is
+// worth. In reject mode any invalid event is a *ValidationError.
+func (b *parsedBody) check() error {
+	s := b.s
 	n := max(1, min(runtime.GOMAXPROCS(0), len(s.events)/minEventsPerPart))
 	for len(s.parts) < n {
 		s.parts = append(s.parts, &part{})
 	}
 	b.parts = s.parts[:n]
-	b.machineTimestamp = root.Get("machine_timestamp").Raw()
 	each(b.parts, func(i int, p *part) {
 		first, last := i*len(s.events)/n, (i+1)*len(s.events)/n
-		p.check(b.h, s.events[first:last], first, len(body)/n)
+		p.check(b.h, s.events[first:last], first, b.size/n)
 	})
 
 	var all []Detail // reject mode
@@ -290,10 +304,7 @@ func each(parts []*part, fn func(i int, p *part)) {
 // check checks events, the first of which is the batch's event number first.
 func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, bodyBytes int) {
 	p.valid, p.invalid, p.rejected, p.err = p.valid[:0], p.invalid[:0], p.rejected[:0], nil
-	if need := bodyBytes + len(events)*64; cap(p.stored) < need {
-		p.stored = make([]byte, 0, need)
-	}
-	p.stored, p.canonical = p.stored[:0], p.canonical[:0]
+	p.reset(bodyBytes, len(events))
 	for j, ev := range events {
 		i := first + j
 		checked, ok := telemetry.QuickCheck(ev)
@@ -329,88 +340,78 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, body
 	}
 }
 
-// streamable reports whether the batch can be streamed into its session's stream:
-// valid events of one session only, from a caller known to exist.
-func (b *checkedBody) streamable(caller Caller) (ids.ID, bool) {
-	if b.invalid > 0 || b.valid == 0 || !caller.UserVerified {
-		return ids.ID{}, false
-	}
-	session := b.parts[0].valid[0].session
-	for _, p := range b.parts {
-		for _, v := range p.valid {
-			if v.session != session {
-				return ids.ID{}, false
-			}
-		}
-	}
-	return session, true
-}
+// errNotStreamable stops a streamed batch that needs the checked path.
+var errNotStreamable = errors.New("telemetry: batch not streamable")
 
-// commitStreamed stores a one-session batch while giving its events their ids: the
-// store writes the first events while the last are being hashed. When the store
-// cannot stream (the stream's version is unknown or stale, or an event is stored
-// already), nothing was written and the events go the usual way.
-func (h *IngestHandler) commitStreamed(ctx context.Context, caller Caller, b *checkedBody, session ids.ID) (Result, error) {
-	sb := &sessionBatch{id: session, earliest: b.parts[0].valid[0].at, events: make([]eventlog.EventData, 0, b.valid)}
-	for _, p := range b.parts {
-		for _, v := range p.valid {
-			if v.at.Before(sb.earliest) {
-				sb.earliest = v.at
-			}
-		}
+// stream stores a batch of one session the caller owns already, whose events all pass
+// the quick check, while checking and identifying them: the store works on the first
+// events while the last are being checked. This is the extension's usual request. An
+// event that needs the full validator or is not storable, a second session, a session
+// not known to be the caller's, a stream whose version the store does not know, or an
+// event stored already stops it with nothing stored (ok=false): the batch then takes
+// the checked path.
+func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *parsedBody) (Result, bool, error) {
+	events := b.s.events
+	if !caller.UserVerified || len(events) == 0 {
+		return Result{}, false, nil
 	}
-	appends, created, err := h.decide(ctx, caller, []*sessionBatch{sb})
-	if err != nil {
-		return Result{}, err
+	first, ok := telemetry.QuickCheck(events[0])
+	if !ok {
+		return Result{}, false, nil
 	}
-	a := appends[0] // its events: the session's SessionStarted when it is new
-	res := Result{Rejected: b.rejected}
+	session := first.SessionID
+	if owner, known := h.owners.get(session); !known || owner != caller.User {
+		return Result{}, false, nil
+	}
+	if len(b.s.parts) == 0 {
+		b.s.parts = append(b.s.parts, &part{})
+	}
+	p := b.s.parts[0]
+	p.reset(b.size, len(events))
+	var res Result
 	metadata := eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID}
-	produce := func(yield func(eventlog.EventData) bool) {
-		for _, e := range a.Events {
-			if !yield(e) {
+	produce := func(yield func(eventlog.EventData, error) bool) {
+		for _, ev := range events {
+			c, ok := telemetry.QuickCheck(ev)
+			if ok && c.SessionID == session {
+				_, ok = ev.Storable()
+			}
+			if !ok || c.SessionID != session {
+				yield(eventlog.EventData{}, errNotStreamable)
+				return
+			}
+			res.Accepted++
+			id, data := p.prepare(ev, caller.User, b.machineTimestamp)
+			if _, dup := b.s.seen[id]; dup {
+				res.Duplicates++ // repeated within the request
+				continue
+			}
+			b.s.seen[id] = struct{}{}
+			e := eventlog.EventData{ID: id, Type: telemetry.EventType(c.ClientType), SchemaVersion: telemetry.SchemaVersion, Data: data, Metadata: metadata}
+			if !yield(e, nil) {
 				return
 			}
 		}
-		p := b.parts[0]
-		for _, part := range b.parts {
-			for _, v := range part.valid {
-				res.Accepted++
-				id, data := p.prepare(v, caller.User, b.machineTimestamp)
-				if _, dup := b.s.seen[id]; dup {
-					res.Duplicates++ // repeated within the request
-					continue
-				}
-				b.s.seen[id] = struct{}{}
-				e := eventlog.EventData{ID: id, Type: v.typ, SchemaVersion: telemetry.SchemaVersion, Data: data, Metadata: metadata}
-				sb.events = append(sb.events, e)
-				if !yield(e) {
-					return
-				}
-			}
-		}
 	}
-	r, ok, err := h.store.CommitProduced(ctx, a.StreamID, a.Expected, produce)
+	r, ok, err := h.store.CommitProduced(ctx, telemetry.StreamID(session), eventlog.Any(), produce)
+	if errors.Is(err, errNotStreamable) || (err == nil && !ok) {
+		clear(b.s.seen)
+		return Result{}, false, nil
+	}
 	if err != nil {
-		return Result{}, err
-	}
-	if !ok {
-		return h.commit(ctx, caller, []*sessionBatch{sb}, res, nil)
-	}
-	for _, id := range created {
-		h.owners.put(id, caller.User)
+		return Result{}, false, err
 	}
 	res.Position = r.Position
-	return res, nil
+	return res, true, nil
 }
 
 // identify gives the events ids derived from the caller and their content, drops
 // repeats, groups the events by session and builds the quarantine records.
-func (b *checkedBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
+func (b *parsedBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
 	each(b.parts, func(_ int, p *part) {
 		p.ids, p.datas = p.ids[:0], p.datas[:0]
 		for _, v := range p.valid {
-			id, data := p.prepare(v, caller.User, b.machineTimestamp)
+			id, data := p.prepare(v.ev, caller.User, b.machineTimestamp)
 			p.ids = append(p.ids, id)
 			p.datas = append(p.datas, data)
 		}

@@ -57,7 +57,8 @@ type Store interface {
 	Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error)
 	// CommitProduced appends to one stream the events produce yields, storing the
 	// first while produce is still making the last, where the store can (the caller
-	// has checked that the user exists). produce runs exactly once. ok=false means
-	// nothing was stored: the events produce yielded go through Commit instead.
-	CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (r eventlog.AppendResult, ok bool, err error)
+	// has checked that the user exists). ok=false means nothing was stored, and
+	// produce may not have run to its end: the events go through Commit instead. An
+	// error produce yields stops the commit with nothing stored and is returned.
+	CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (r eventlog.AppendResult, ok bool, err error)
 }

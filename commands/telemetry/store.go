@@ -22,7 +22,7 @@ import (
 // events (the PostgreSQL event store).
 type AtomicAppender interface {
 	AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error)
-	AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error)
+	AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error)
 }
 
 // StreamReader reads one stream (any event store).
@@ -96,7 +96,7 @@ func (s *PostgresStore) Commit(ctx context.Context, user ids.ID, userVerified bo
 }
 
 // CommitProduced streams the events into the event store.
-func (s *PostgresStore) CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+func (s *PostgresStore) CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
 	return s.events.AppendProduced(ctx, streamID, expected, produce)
 }
 
@@ -165,10 +165,8 @@ func (s *LogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
 	return s.pg.UserExists(ctx, user)
 }
 
-// CommitProduced does not stream: it runs produce and leaves the events to Commit.
-func (s *LogStore) CommitProduced(_ context.Context, _ string, _ eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
-	for range produce {
-	}
+// CommitProduced does not stream: the events go through Commit.
+func (s *LogStore) CommitProduced(context.Context, string, eventlog.Expected, iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
 	return eventlog.AppendResult{}, false, nil
 }
 

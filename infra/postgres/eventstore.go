@@ -110,21 +110,19 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 }
 
 // AppendProduced appends to one stream the events produce yields, in one round trip
-// whose rows go out while produce is still making the next ones. It applies when the
-// stream's version is known without asking (see assume); otherwise, and when that
-// version turns out stale or an event is stored already, nothing is written and ok is
-// false: the caller appends the events the usual way. produce runs exactly once.
-func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq[eventlog.EventData]) (eventlog.AppendResult, bool, error) {
+// whose first rows go out while produce is still making the next ones. It applies when
+// the stream's version is known without asking (see assume); otherwise it returns
+// ok=false at once, without running produce. It also returns ok=false, with nothing
+// written, when that version turns out stale or an event is stored already: the caller
+// then appends the events the usual way. An error produce yields stops the append with
+// nothing written and is returned as it is.
+func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
 	initial, known := s.assumeVersion(streamID, expected)
 	if streamID == "" || !known {
-		for range produce {
-		}
 		return eventlog.AppendResult{}, false, nil
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		for range produce {
-		}
 		return eventlog.AppendResult{}, false, fmt.Errorf("append: %w", err)
 	}
 	defer conn.Release()
@@ -132,7 +130,11 @@ func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expect
 	seen := map[ids.ID]bool{}
 	var metaOf metadataJSON
 	rows := func(yield func(row, error) bool) {
-		for e := range produce {
+		for e, err := range produce {
+			if err != nil {
+				yield(row{}, err)
+				return
+			}
 			events++
 			if seen[e.ID] {
 				continue // a repeat within the call

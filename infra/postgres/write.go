@@ -46,9 +46,12 @@ const (
 	completeSQL = `SELECT transaction_id, last_position FROM complete_append($1, $2)`
 )
 
-// copyChunk is the size of one CopyData message: the server works on a chunk while
-// the next one is made.
-const copyChunk = 64 << 10
+// CopyData messages start small, so that the server starts on the first rows early,
+// and double up to maxCopyChunk, so that a large append takes few writes.
+const (
+	firstCopyChunk = 8 << 10
+	maxCopyChunk   = 64 << 10
+)
 
 // write stores rows in one round trip on conn: lock_streams (the expected-version
 // check, which also takes the stream locks, in the order given: sorted), the binary
@@ -96,17 +99,23 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 		fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
 		fe.SendExecute(&pgproto3.Execute{})
 	}
-	// These go out with the first chunk of rows.
+	// The server takes the locks and starts the COPY while the first rows are made.
 	send(lockSQL, lockParams)
 	send(copySQL, nil)
+	if err := fe.Flush(); err != nil {
+		stop()
+		return fail(err)
+	}
 	// The rows go out in CopyData messages as they are encoded, through one reused
 	// buffer that starts with the message header (type and length).
 	chunk := copyBuffer()
 	defer func() { putCopyBuffer(chunk) }()
+	chunkSize := firstCopyChunk
 	flush := func() error {
 		binary.BigEndian.PutUint32(chunk[1:5], uint32(len(chunk)-1))
 		err := fe.SendUnbufferedEncodedCopyData(chunk)
 		chunk = append(chunk[:0], 'd', 0, 0, 0, 0)
+		chunkSize = min(2*chunkSize, maxCopyChunk)
 		return err
 	}
 	chunk = appendCopyHeader(append(chunk, 'd', 0, 0, 0, 0))
@@ -124,7 +133,7 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 		if i := slices.Index(streams, r.stream); i >= 0 {
 			last[i] = r.version
 		}
-		if len(chunk) >= copyChunk {
+		if len(chunk) >= chunkSize {
 			if err := flush(); err != nil {
 				stop()
 				return fail(err)
@@ -261,7 +270,7 @@ func copyBuffer() []byte {
 	case b := <-copyBuffers:
 		return b[:0]
 	default:
-		return make([]byte, 0, copyChunk+64<<10)
+		return make([]byte, 0, maxCopyChunk+64<<10)
 	}
 }
 

@@ -261,16 +261,23 @@ func TestAppend_CancelledMidWrite(t *testing.T) {
 	t.Logf("%d of 20 appends were cancelled", failed)
 }
 
-// produced yields events and counts how often it was run.
+// produced yields events, or err in place of the event at failAt when err is set,
+// and counts how often it was run.
 type produced struct {
 	events []eventlog.EventData
+	err    error
+	failAt int
 	runs   int
 }
 
-func (p *produced) seq(yield func(eventlog.EventData) bool) {
+func (p *produced) seq(yield func(eventlog.EventData, error) bool) {
 	p.runs++
-	for _, e := range p.events {
-		if !yield(e) {
+	for i, e := range p.events {
+		if p.err != nil && i == p.failAt {
+			yield(eventlog.EventData{}, p.err)
+			return
+		}
+		if !yield(e, nil) {
 			return
 		}
 	}
@@ -302,8 +309,8 @@ func TestAppendProduced_StreamsWhenTheVersionIsKnown(t *testing.T) {
 	}
 }
 
-// Whenever the store cannot stream, it writes nothing, runs produce once all the same
-// (the caller keeps what it yielded), and says so.
+// Whenever the store cannot stream, it writes nothing and says so; when it does not
+// know the stream's version, it does not even run produce.
 func TestAppendProduced_DeclinesAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	pool := onePool(t)
@@ -313,30 +320,37 @@ func TestAppendProduced_DeclinesAndWritesNothing(t *testing.T) {
 	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: stored}).seq); !ok || err != nil {
 		t.Fatalf("create: %v %v", ok, err)
 	}
-	cases := map[string]struct {
+	for _, c := range []struct {
+		name     string
 		store    *postgres.EventStore
 		expected eventlog.Expected
 		events   []eventlog.EventData
+		runs     int
 	}{
-		"version unknown to this store": {b, eventlog.Any(), events(2, "B")},
-		"stream exists already":         {a, eventlog.NoStream(), events(2, "B")},
-		"exact version missed":          {a, eventlog.Exact(0), events(2, "B")},
-		"an event stored already":       {a, eventlog.Any(), append(events(2, "B"), stored[0])},
-	}
-	for name, c := range cases {
+		{"version unknown to this store", b, eventlog.Any(), events(2, "B"), 0},
+		{"an event stored already", a, eventlog.Exact(1), append(events(2, "B"), stored[0]), 1},
+		{"stream exists already", a, eventlog.NoStream(), events(2, "B"), 1},
+		{"exact version missed", a, eventlog.Exact(0), events(2, "B"), 1},
+	} {
 		p := &produced{events: c.events}
 		r, ok, err := c.store.AppendProduced(ctx, sid, c.expected, p.seq)
-		if ok || err != nil || p.runs != 1 || r.Appended != 0 {
-			t.Fatalf("%s: ok=%v err=%v runs=%d result %+v", name, ok, err, p.runs, r)
+		if ok || err != nil || p.runs != c.runs || r.Appended != 0 {
+			t.Fatalf("%s: ok=%v err=%v runs=%d result %+v", c.name, ok, err, p.runs, r)
 		}
 	}
 	wantGapless(t, pool, a, sid, 2)
-	// The stale assumption is forgotten: the locking path, then streaming again.
-	if _, err := b.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "C")}); err != nil {
+	// a learns the version again on the locking path; b then moves the stream, so a's
+	// assumption is stale: a declines and forgets it, and streams again after another
+	// locking append.
+	if _, err := a.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "C")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.Any(), (&produced{events: events(1, "D")}).seq); ok || err != nil {
-		t.Fatalf("a's stale version: ok=%v err=%v", ok, err)
+	if _, err := b.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "C2")}); err != nil {
+		t.Fatal(err)
+	}
+	stale := &produced{events: events(1, "D")}
+	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.Any(), stale.seq); ok || err != nil || stale.runs != 1 {
+		t.Fatalf("a's stale version: ok=%v err=%v runs=%d", ok, err, stale.runs)
 	}
 	if _, err := a.Append(ctx, eventlog.Append{StreamID: sid, Expected: eventlog.Any(), Events: events(1, "D")}); err != nil {
 		t.Fatal(err)
@@ -344,7 +358,7 @@ func TestAppendProduced_DeclinesAndWritesNothing(t *testing.T) {
 	if _, ok, err := a.AppendProduced(ctx, sid, eventlog.Any(), (&produced{events: events(1, "E")}).seq); !ok || err != nil {
 		t.Fatalf("after the locking path: ok=%v err=%v", ok, err)
 	}
-	wantGapless(t, pool, a, sid, 5)
+	wantGapless(t, pool, a, sid, 6)
 }
 
 // A row that cannot be made (metadata JSON cannot encode a year past 9999) fails the
@@ -365,4 +379,29 @@ func TestAppendProduced_UnencodableRowFailsTheAppend(t *testing.T) {
 	if _, ok, err := store.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: events(2, "B")}).seq); !ok || err != nil {
 		t.Fatalf("append after a failed one: ok=%v err=%v", ok, err)
 	}
+}
+
+// An error from produce stops the append, even after rows went out in many messages:
+// nothing is stored, the error comes back as it is, the connection goes on working,
+// and the store still knows the stream's version.
+func TestAppendProduced_ProduceErrorStopsTheAppend(t *testing.T) {
+	ctx := context.Background()
+	pool := onePool(t)
+	store := postgres.NewEventStore(pool)
+	sid := "s-" + ids.New().String()
+	if _, ok, err := store.AppendProduced(ctx, sid, eventlog.NoStream(), (&produced{events: events(2, "A")}).seq); !ok || err != nil {
+		t.Fatalf("create: ok=%v err=%v", ok, err)
+	}
+	stop := errors.New("not this one")
+	for _, failAt := range []int{0, 1, 900} {
+		p := &produced{events: events(1000, fmt.Sprintf("B%d", failAt)), err: stop, failAt: failAt}
+		if _, ok, err := store.AppendProduced(ctx, sid, eventlog.Any(), p.seq); ok || !errors.Is(err, stop) {
+			t.Fatalf("fail at %d: ok=%v err=%v", failAt, ok, err)
+		}
+	}
+	wantGapless(t, pool, store, sid, 2)
+	if _, ok, err := store.AppendProduced(ctx, sid, eventlog.Any(), (&produced{events: events(3, "C")}).seq); !ok || err != nil {
+		t.Fatalf("append after stopped ones: ok=%v err=%v", ok, err)
+	}
+	wantGapless(t, pool, store, sid, 5)
 }

@@ -370,6 +370,104 @@ func TestTelemetry_ReplicasTakingTurnsWithOneSession(t *testing.T) {
 	}
 }
 
+// A batch for a session the replica knows to be the caller's is checked on its way into
+// the store. Whatever the quick check cannot settle late in such a batch (an invalid
+// event, text PostgreSQL cannot store, a second session, a valid event only the schema
+// accepts) stops the stream with nothing stored, and the checked path answers as it
+// would have: right counts, every valid event stored once, in order, versions gapless.
+func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
+	// An integer written as 7.0: valid by the schema, left to it by the quick check.
+	schemaOnly := tt.FileSave(sid, day.Add(time.Hour), "a.ts", 1)
+	schemaOnly["file"].(map[string]any)["lines"] = json.Number("7.0")
+	if b, _ := json.Marshal(schemaOnly); true {
+		var d telemetry.Doc
+		_ = d.Parse(b)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var generic any
+		_ = dec.Decode(&generic)
+		if _, fast := telemetry.QuickCheck(d.Root()); fast || len(validator(t).Event(generic, 0)) > 0 {
+			t.Fatalf("want an event only the schema accepts; quick check %v", fast)
+		}
+	}
+	other := "a1c2e3f4-0b1d-4e2f-8a3b-4c5d6e7f8091"
+	cases := []struct {
+		name            string
+		mutate          func(events []tt.Event)
+		storedHere      int // of the 1000 events, stored in the known session
+		storedElsewhere int
+		rejected        []int
+		duplicates      int
+	}{
+		{"all valid, one repeat", func(ev []tt.Event) { ev[990] = ev[10] }, 999, 0, nil, 1},
+		{"invalid event late", func(ev []tt.Event) { delete(ev[900], "timestamp") }, 999, 0, []int{900}, 0},
+		{"text postgres cannot store", func(ev []tt.Event) { ev[950]["note"] = "a\x00b" }, 999, 0, []int{950}, 0},
+		{"second session late", func(ev []tt.Event) {
+			for i := 980; i < 1000; i++ {
+				ev[i]["session_id"] = other
+			}
+		}, 980, 20, nil, 0},
+		{"valid event only the schema accepts", func(ev []tt.Event) { ev[700] = schemaOnly }, 1000, 0, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
+			u := e.NewUser()
+			g := tt.NewGenerator(13, sid, day)
+			// The first batch creates the session; from then on this replica knows it.
+			mustAccept(t, post(t, e, u.Token, tt.Payload(g.Events(10)...)))
+			events := g.Events(1000)
+			c.mutate(events)
+			a := mustAccept(t, post(t, e, u.Token, tt.Payload(events...)))
+			if a.AcceptedCount != 1000-len(c.rejected) || a.DuplicateCount != c.duplicates || a.RejectedCount != len(c.rejected) {
+				t.Fatalf("counts %+v", a)
+			}
+			for k, i := range c.rejected {
+				if a.Rejected[k].Index != i {
+					t.Fatalf("rejected %+v, want %v", a.Rejected, c.rejected)
+				}
+			}
+			var n, last int
+			if err := e.Pool.QueryRow(context.Background(), `SELECT count(*), max(stream_version) FROM events WHERE stream_id = $1`, "session-"+sid).
+				Scan(&n, &last); err != nil {
+				t.Fatal(err)
+			}
+			// SessionStarted, the first 10 events, then the stored ones of this batch.
+			if want := 1 + 10 + c.storedHere; n != want || last != want-1 {
+				t.Fatalf("%d events stored, last version %d; want %d", n, last, want)
+			}
+			if got := e.Count(`SELECT count(*) FROM events WHERE stream_id = $1 AND event_type <> 'SessionStarted'`, "session-"+other); got != c.storedElsewhere {
+				t.Fatalf("%d events in the second session, want %d", got, c.storedElsewhere)
+			}
+			if got := e.Count(`SELECT count(*) FROM telemetry_quarantine`); got != len(c.rejected) {
+				t.Fatalf("%d quarantined, want %d", got, len(c.rejected))
+			}
+			// A resend is all duplicates and stores nothing more.
+			again := mustAccept(t, post(t, e, u.Token, tt.Payload(events...)))
+			if again.DuplicateCount != again.AcceptedCount || e.Count(`SELECT count(*) FROM events`) != n+c.storedElsewhere+min(c.storedElsewhere, 1) {
+				t.Fatalf("resend: %+v", again)
+			}
+		})
+	}
+}
+
+// Reject mode: an invalid event late in a streamed batch fails the whole batch, and
+// the rows already sent to the store are not kept.
+func TestTelemetry_RejectModeStopsAStreamedBatch(t *testing.T) {
+	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true, Mode: cmdtelemetry.Reject})
+	u := e.NewUser()
+	g := tt.NewGenerator(17, sid, day)
+	mustAccept(t, post(t, e, u.Token, tt.Payload(g.Events(10)...)))
+	events := g.Events(1000)
+	delete(events[990], "timestamp")
+	if r := post(t, e, u.Token, tt.Payload(events...)); r.Status != 400 {
+		t.Fatalf("got %s", r)
+	}
+	if n := e.Count(`SELECT count(*) FROM events`); n != 11 {
+		t.Fatalf("%d events stored, want the first batch's 11", n)
+	}
+}
+
 func TestTelemetry_RejectModeStoresNothing(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true, Mode: cmdtelemetry.Reject})
 	u := e.NewUser()
