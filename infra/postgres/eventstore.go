@@ -76,7 +76,7 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 	// for each id.
 	probe := false
 	if p := s.assume(appends); p != nil && extra == nil {
-		pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), p.locks, rowsOf(p.rows), false)
+		pos, err := write(ctx, conn.Conn(), p.locks, rowsOf(p.rows), false)
 		if err == nil {
 			return s.committed(p, pos), nil
 		}
@@ -147,7 +147,7 @@ func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expect
 			}
 		}
 	}
-	pos, err := write(ctx, conn.Conn().PgConn(), conn.Conn().TypeMap(), []streamLock{{stream: streamID, version: initial}}, rows, false)
+	pos, err := write(ctx, conn.Conn(), []streamLock{{stream: streamID, version: initial}}, rows, false)
 	switch {
 	case isStaleVersion(err) || isDuplicateEventID(err):
 		s.versions.forget(streamID)
@@ -325,7 +325,7 @@ func (s *EventStore) appendLocked(ctx context.Context, q session, own, probe boo
 		}
 		return p, eventlog.Position{}, nil
 	}
-	pos, err := write(ctx, q.Conn().PgConn(), q.Conn().TypeMap(), p.locks, rowsOf(p.rows), own)
+	pos, err := write(ctx, q.Conn(), p.locks, rowsOf(p.rows), own)
 	if err != nil {
 		return nil, eventlog.Position{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -44,6 +45,10 @@ const (
 	lockSQL     = `SELECT lock_streams($1, $2)`
 	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata) FROM STDIN (FORMAT binary)`
 	completeSQL = `SELECT transaction_id, last_position FROM complete_append($1, $2)`
+	// The two function calls are prepared once per connection (pgx remembers them),
+	// so that an append does not parse and plan them again.
+	lockStatement     = "devflow_lock_streams"
+	completeStatement = "devflow_complete_append"
 )
 
 // CopyData messages start small, so that the server starts on the first rows early,
@@ -53,7 +58,8 @@ const (
 	maxCopyChunk   = 64 << 10
 )
 
-// write stores rows in one round trip on conn: lock_streams (the expected-version
+// write stores rows in one round trip on c (after one more, the first time on a
+// connection, that prepares the two function calls): lock_streams (the expected-version
 // check, which also takes the stream locks, in the order given: sorted), the binary
 // COPY of the rows, complete_append (the streams' new versions, from the last row of
 // each; the notification; the position), COMMIT when commit is set, and Sync. Without an
@@ -70,7 +76,13 @@ const (
 //
 // pgx's CopyFrom cannot travel with other statements (and describes the table first,
 // one more round trip), so the messages are written here with pgconn's frontend.
-func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []streamLock, rows iter.Seq2[row, error], commit bool) (eventlog.Position, error) {
+func write(ctx context.Context, c *pgx.Conn, locks []streamLock, rows iter.Seq2[row, error], commit bool) (eventlog.Position, error) {
+	for _, st := range [...]struct{ name, sql string }{{lockStatement, lockSQL}, {completeStatement, completeSQL}} {
+		if _, err := c.Prepare(ctx, st.name, st.sql); err != nil {
+			return eventlog.Position{}, fmt.Errorf("append: prepare: %w", err)
+		}
+	}
+	conn, types := c.PgConn(), c.TypeMap()
 	streams := make([]string, len(locks))
 	versions := make([]int64, len(locks))
 	for i, l := range locks {
@@ -94,14 +106,17 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 	// reads watch ctx themselves (ReceiveMessage).
 	stop := context.AfterFunc(ctx, func() { _ = conn.Conn().SetWriteDeadline(time.Unix(1, 0)) })
 	fe := conn.Frontend()
-	send := func(sql string, params [][]byte) {
-		fe.SendParse(&pgproto3.Parse{Query: sql})
-		fe.SendBind(&pgproto3.Bind{ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
+	execute := func(statement string, params [][]byte) {
+		fe.SendBind(&pgproto3.Bind{PreparedStatement: statement, ParameterFormatCodes: []int16{pgtype.BinaryFormatCode}, Parameters: params})
 		fe.SendExecute(&pgproto3.Execute{})
 	}
+	send := func(sql string) {
+		fe.SendParse(&pgproto3.Parse{Query: sql})
+		execute("", nil)
+	}
 	// The server takes the locks and starts the COPY while the first rows are made.
-	send(lockSQL, lockParams)
-	send(copySQL, nil)
+	execute(lockStatement, lockParams)
+	send(copySQL)
 	if err := fe.Flush(); err != nil {
 		stop()
 		return fail(err)
@@ -156,9 +171,9 @@ func write(ctx context.Context, conn *pgconn.PgConn, types *pgtype.Map, locks []
 		stop()
 		return fail(err)
 	}
-	send(completeSQL, versionParams)
+	execute(completeStatement, versionParams)
 	if commit {
-		send("COMMIT", nil)
+		send("COMMIT")
 	}
 	fe.SendSync(&pgproto3.Sync{})
 	err = fe.Flush()
