@@ -83,7 +83,11 @@ type IngestHandler struct {
 	validator Validator
 	mode      Mode
 	now       func() time.Time
-	owners    ownerCache
+	owners    idCache // session → its owner
+	// lastSession is the session each user's last batch here went to: the
+	// extension sends one session's events for half an hour and more, so it is
+	// where the next batch most likely goes.
+	lastSession idCache
 	// scratch holds reusable buffers (parsed document, canonical forms, stored
 	// payloads). A bounded free list rather than a sync.Pool: the pool is emptied by
 	// every GC, and ingest makes garbage fast enough that its multi-MB buffers would be
@@ -104,7 +108,8 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 		now = time.Now
 	}
 	return &IngestHandler{store: store, validator: validator, mode: mode, now: now,
-		owners: ownerCache{m: map[ids.ID]ids.ID{}}, scratch: make(chan *scratch, maxIdleScratch)}
+		owners: idCache{m: map[ids.ID]ids.ID{}}, lastSession: idCache{m: map[ids.ID]ids.ID{}},
+		scratch: make(chan *scratch, maxIdleScratch)}
 }
 
 // span is a range of a part's buffer.
@@ -172,13 +177,15 @@ type scratch struct {
 // costs about what it saves.
 const minEventsPerPart = 64
 
-// parsedBody is a request body parsed, its envelope valid. Nothing in it depends on
-// the caller yet. It holds buffers until release.
-type parsedBody struct {
-	h                *IngestHandler
-	s                *scratch
+// requestBody is a request body on its way through the ingest. It holds buffers until
+// release.
+type requestBody struct {
+	h    *IngestHandler
+	s    *scratch
+	body []byte
+	// Set by parse.
+	parsed           bool
 	machineTimestamp []byte // the envelope's, part of every stored payload
-	size             int    // of the body, in bytes
 	// Set by check.
 	parts    []*part
 	rejected []Rejection
@@ -187,7 +194,7 @@ type parsedBody struct {
 }
 
 // release returns the buffers; b is unusable afterwards.
-func (b *parsedBody) release() {
+func (b *requestBody) release() {
 	if b.s == nil {
 		return
 	}
@@ -208,13 +215,18 @@ func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) 
 	if caller.ReceivedAt.IsZero() {
 		caller.ReceivedAt = h.now()
 	}
-	b, err := h.parseBody(body)
-	if err != nil {
-		return Result{}, err
+	b := &requestBody{h: h, body: body}
+	select {
+	case b.s = <-h.scratch:
+	default:
+		b.s = &scratch{seen: map[ids.ID]struct{}{}}
 	}
 	defer b.release()
 	if res, ok, err := h.stream(ctx, caller, b); ok || err != nil {
 		return res, err
+	}
+	if err := b.parse(); err != nil {
+		return Result{}, err
 	}
 	if err := b.check(); err != nil {
 		return Result{}, err
@@ -223,37 +235,33 @@ func (h *IngestHandler) Handle(ctx context.Context, caller Caller, body []byte) 
 	return h.commit(ctx, caller, batches, res, quarantine)
 }
 
-// parseBody parses the body and validates the envelope. Errors: ErrMalformed, and
+// parse parses the body and validates the envelope, once. Errors: ErrMalformed, and
 // *ValidationError for a bad envelope.
-func (h *IngestHandler) parseBody(body []byte) (*parsedBody, error) {
-	b := &parsedBody{h: h, size: len(body)}
-	select {
-	case b.s = <-h.scratch:
-	default:
-		b.s = &scratch{seen: map[ids.ID]struct{}{}}
+func (b *requestBody) parse() error {
+	if b.parsed {
+		return nil
 	}
 	s := b.s
-	if err := s.doc.Parse(body); err != nil {
-		b.release()
-		return nil, ErrMalformed
+	if err := s.doc.Parse(b.body); err != nil {
+		return ErrMalformed
 	}
 	root := s.doc.Root()
 	if !telemetry.QuickCheckEnvelope(root) {
-		if details := h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
-			b.release()
-			return nil, &ValidationError{Details: details}
+		if details := b.h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
+			return &ValidationError{Details: details}
 		}
 	}
 	for _, ev := range root.Get("events").Elements() {
 		s.events = append(s.events, ev)
 	}
 	b.machineTimestamp = root.Get("machine_timestamp").Raw()
-	return b, nil
+	b.parsed = true
+	return nil
 }
 
 // check checks every event, in contiguous parts on as many cores as the batch is
 // worth. In reject mode any invalid event is a *ValidationError.
-func (b *parsedBody) check() error {
+func (b *requestBody) check() error {
 	s := b.s
 	n := max(1, min(runtime.GOMAXPROCS(0), len(s.events)/minEventsPerPart))
 	for len(s.parts) < n {
@@ -262,7 +270,7 @@ func (b *parsedBody) check() error {
 	b.parts = s.parts[:n]
 	each(b.parts, func(i int, p *part) {
 		first, last := i*len(s.events)/n, (i+1)*len(s.events)/n
-		p.check(b.h, s.events[first:last], first, b.size/n)
+		p.check(b.h, s.events[first:last], first, len(b.body)/n)
 	})
 
 	var all []Detail // reject mode
@@ -343,34 +351,39 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, body
 // errNotStreamable stops a streamed batch that needs the checked path.
 var errNotStreamable = errors.New("telemetry: batch not streamable")
 
-// stream stores a batch of one session the caller owns already, whose events all pass
-// the quick check, while checking and identifying them: the store works on the first
-// events while the last are being checked. This is the extension's usual request. An
-// event that needs the full validator or is not storable, a second session, a session
-// not known to be the caller's, a stream whose version the store does not know, or an
-// event stored already stops it with nothing stored (ok=false): the batch then takes
-// the checked path.
-func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *parsedBody) (Result, bool, error) {
-	events := b.s.events
-	if !caller.UserVerified || len(events) == 0 {
+// stream stores a batch whose events all pass the quick check and belong to the
+// session of the caller's last batch, while parsing, checking and identifying it: the
+// store takes the stream's lock while the body is parsed, and works on the first
+// events while the last are being checked. This is the extension's usual request. A
+// body that is not valid JSON or whose envelope is invalid is that error. An event that
+// needs the full validator or is not storable, an event of another session, a stream
+// whose version the store does not know, or an event stored already stops it with
+// nothing stored (ok=false): the batch then takes the checked path.
+func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *requestBody) (Result, bool, error) {
+	if !caller.UserVerified {
 		return Result{}, false, nil
 	}
-	first, ok := telemetry.QuickCheck(events[0])
+	session, ok := h.lastSession.get(caller.User)
 	if !ok {
-		return Result{}, false, nil
-	}
-	session := first.SessionID
-	if owner, known := h.owners.get(session); !known || owner != caller.User {
 		return Result{}, false, nil
 	}
 	if len(b.s.parts) == 0 {
 		b.s.parts = append(b.s.parts, &part{})
 	}
 	p := b.s.parts[0]
-	p.reset(b.size, len(events))
 	var res Result
 	metadata := eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID}
 	produce := func(yield func(eventlog.EventData, error) bool) {
+		if err := b.parse(); err != nil {
+			yield(eventlog.EventData{}, err)
+			return
+		}
+		events := b.s.events
+		if len(events) == 0 {
+			yield(eventlog.EventData{}, errNotStreamable)
+			return
+		}
+		p.reset(len(b.body), len(events))
 		for _, ev := range events {
 			c, ok := telemetry.QuickCheck(ev)
 			if ok && c.SessionID == session {
@@ -407,7 +420,7 @@ func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *parsedBody
 
 // identify gives the events ids derived from the caller and their content, drops
 // repeats, groups the events by session and builds the quarantine records.
-func (b *parsedBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
+func (b *requestBody) identify(caller Caller) ([]*sessionBatch, Result, []QuarantineRecord) {
 	each(b.parts, func(_ int, p *part) {
 		p.ids, p.datas = p.ids[:0], p.datas[:0]
 		for _, v := range p.valid {
@@ -486,6 +499,9 @@ func (h *IngestHandler) commit(ctx context.Context, caller Caller, batches []*se
 		}
 		for _, id := range created {
 			h.owners.put(id, caller.User)
+		}
+		if len(batches) > 0 {
+			h.lastSession.put(caller.User, batches[len(batches)-1].id)
 		}
 		for i, a := range appends {
 			r := results[i]
@@ -566,31 +582,32 @@ func (h *IngestHandler) session(ctx context.Context, id ids.ID) (*telemetry.Sess
 	return s, nil
 }
 
-// ownerCache remembers session owners. It is bounded by starting over when full.
-type ownerCache struct {
+// idCache maps ids to ids: sessions to their owners, users to their last sessions. It
+// is bounded by starting over when full.
+type idCache struct {
 	mu sync.RWMutex
 	m  map[ids.ID]ids.ID
 }
 
-const maxCachedOwners = 1 << 16
+const maxCachedIDs = 1 << 16
 
-func (c *ownerCache) get(id ids.ID) (ids.ID, bool) {
+func (c *idCache) get(id ids.ID) (ids.ID, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	o, ok := c.m[id]
 	return o, ok
 }
 
-func (c *ownerCache) put(id, owner ids.ID) {
+func (c *idCache) put(id, owner ids.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxCachedOwners {
+	if len(c.m) >= maxCachedIDs {
 		clear(c.m)
 	}
 	c.m[id] = owner
 }
 
-func (c *ownerCache) forget(id ids.ID) {
+func (c *idCache) forget(id ids.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, id)

@@ -370,11 +370,12 @@ func TestTelemetry_ReplicasTakingTurnsWithOneSession(t *testing.T) {
 	}
 }
 
-// A batch for a session the replica knows to be the caller's is checked on its way into
-// the store. Whatever the quick check cannot settle late in such a batch (an invalid
-// event, text PostgreSQL cannot store, a second session, a valid event only the schema
-// accepts) stops the stream with nothing stored, and the checked path answers as it
-// would have: right counts, every valid event stored once, in order, versions gapless.
+// A batch after the caller's first one here is checked on its way into the store of the
+// session the last batch went to. Whatever the quick check cannot settle in it (an
+// invalid event, text PostgreSQL cannot store, a second session, a valid event only
+// the schema accepts, a new session) stops the stream with nothing stored, and the
+// checked path answers as it would have: right counts, every valid event stored once,
+// in order, versions gapless.
 func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
 	// An integer written as 7.0: valid by the schema, left to it by the quick check.
 	schemaOnly := tt.FileSave(sid, day.Add(time.Hour), "a.ts", 1)
@@ -408,6 +409,11 @@ func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
 			}
 		}, 980, 20, nil, 0},
 		{"valid event only the schema accepts", func(ev []tt.Event) { ev[700] = schemaOnly }, 1000, 0, nil, 0},
+		{"the extension moved to a new session", func(ev []tt.Event) {
+			for i := range ev {
+				ev[i]["session_id"] = other
+			}
+		}, 0, 1000, nil, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -500,9 +506,14 @@ func TestTelemetry_RejectModeStoresNothing(t *testing.T) {
 	mustAccept(t, post(t, e, u.Token, tt.Payload(tt.FileSave(sid, day, "a.ts", 1))))
 }
 
+// Bad bodies get the same 400 from both paths: a user's first batch is checked in
+// full, while a later one is parsed on its way into the store of the last session.
 func TestTelemetry_EnvelopeErrors(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
-	u := e.NewUser()
+	first := e.NewUser()
+	later := e.NewUser()
+	mustAccept(t, post(t, e, later.Token, extensionBatch(sid)))
+	stored := e.Count(`SELECT count(*) FROM events`)
 	const session = `{"active_minutes":12.5,"idle_minutes":1,"total_events_collected":5,"save_frequency":0.4,"editor_switch_frequency":0.2}`
 	cases := []struct {
 		name, body, want string
@@ -517,21 +528,23 @@ func TestTelemetry_EnvelopeErrors(t *testing.T) {
 		{"empty object", `{}`, `"missingProperty":"events"`},
 		{"malformed JSON", `{"workspace":`, `{"error":"Validation failed","message":"malformed JSON"}`},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := post(t, e, u.Token, []byte(c.body))
-			if r.Status != 400 || !strings.Contains(string(r.Body), c.want) {
-				t.Fatalf("got %s, want 400 containing %s", r, c.want)
-			}
-		})
+	for _, u := range []telemetryapitest.User{first, later} {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				r := post(t, e, u.Token, []byte(c.body))
+				if r.Status != 400 || !strings.Contains(string(r.Body), c.want) {
+					t.Fatalf("got %s, want 400 containing %s", r, c.want)
+				}
+			})
+		}
+		// Without a JSON Content-Type the body is ignored and reads as {}.
+		r := e.DoType("POST", "/telemetry", u.Token, extensionBatch(sid), "text/plain")
+		if r.Status != 400 || !strings.Contains(string(r.Body), `"missingProperty":"events"`) {
+			t.Fatalf("text/plain body: %s", r)
+		}
 	}
-	// Without a JSON Content-Type the body is ignored and reads as {}.
-	r := e.DoType("POST", "/telemetry", u.Token, extensionBatch(sid), "text/plain")
-	if r.Status != 400 || !strings.Contains(string(r.Body), `"missingProperty":"events"`) {
-		t.Fatalf("text/plain body: %s", r)
-	}
-	if n := e.Count(`SELECT count(*) FROM events`); n != 0 {
-		t.Fatalf("%d events stored by invalid envelopes", n)
+	if n := e.Count(`SELECT count(*) FROM events`); n != stored {
+		t.Fatalf("%d events stored by invalid envelopes", n-stored)
 	}
 }
 

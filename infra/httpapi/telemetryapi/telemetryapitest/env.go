@@ -126,7 +126,12 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, ETL: etl, JWT: jwt, URL: srv.URL + httpapi.Prefix, Client: srv.Client()}
+	// Like the extension's HTTP client (axios on Node), which hands the kernel a
+	// request body in one write, not in net/http's default 4 KB pieces.
+	transport := srv.Client().Transport.(*http.Transport).Clone()
+	transport.WriteBufferSize = 64 << 10
+	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, ETL: etl, JWT: jwt, URL: srv.URL + httpapi.Prefix,
+		Client: &http.Client{Transport: transport}}
 }
 
 // User is a registered user with an API token (as the extension holds) and a JWT (as
