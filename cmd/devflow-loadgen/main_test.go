@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -312,6 +313,23 @@ func TestLoadgen_SummaryTable(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}
+	}
+}
+
+// A soak's memory reads as the largest sample of each tenth of the run: growth that
+// levels off, or growth that goes on.
+func TestMaxByTenth_ShowsWhetherMemoryLevelsOff(t *testing.T) {
+	var samples []int64
+	for i := range 25 {
+		samples = append(samples, int64(min(i, 12))) // grows, then stays
+	}
+	got := maxByTenth(samples)
+	want := []int64{1, 4, 6, 9, 11, 12, 12, 12, 12, 12} // tenths [0,2) [2,5) [5,7) [7,10) [10,12) …
+	if !slices.Equal(got, want) {
+		t.Fatalf("maxByTenth = %v, want %v", got, want)
+	}
+	if maxByTenth(samples[:9]) != nil {
+		t.Fatal("fewer than 10 samples should give no tenths")
 	}
 }
 

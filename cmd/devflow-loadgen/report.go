@@ -47,11 +47,27 @@ type lagReport struct {
 }
 
 type rssReport struct {
-	Samples int    `json:"samples"`
-	First   int64  `json:"first"`
-	Max     int64  `json:"max"`
-	Last    int64  `json:"last"`
-	Error   string `json:"error,omitempty"`
+	Samples int   `json:"samples"`
+	First   int64 `json:"first"`
+	Max     int64 `json:"max"`
+	Last    int64 `json:"last"`
+	// MaxByTenth is the largest sample of each tenth of the run (from 10 samples
+	// on), so that a soak shows whether memory levels off or keeps growing.
+	MaxByTenth []int64 `json:"max_by_tenth,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// maxByTenth is the largest of each tenth of samples; nil below 10 samples.
+func maxByTenth(samples []int64) []int64 {
+	n := len(samples)
+	if n < 10 {
+		return nil
+	}
+	out := make([]int64, 10)
+	for i := range out {
+		out[i] = slices.Max(samples[i*n/10 : (i+1)*n/10])
+	}
+	return out
 }
 
 // percentilesOf uses the nearest-rank method on a sorted copy.
@@ -116,6 +132,7 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 		rr := &rssReport{Samples: len(obs.rss)}
 		if len(obs.rss) > 0 {
 			rr.First, rr.Last, rr.Max = obs.rss[0], obs.rss[len(obs.rss)-1], slices.Max(obs.rss)
+			rr.MaxByTenth = maxByTenth(obs.rss)
 		}
 		if obs.rssErr != nil {
 			rr.Error = obs.rssErr.Error()
@@ -177,6 +194,13 @@ func (rep *report) writeTable(w io.Writer) error {
 		if s.Samples > 0 {
 			mb := func(b int64) float64 { return float64(b) / (1 << 20) }
 			row("server RSS first/max/last", "%.1f / %.1f / %.1f MB", mb(s.First), mb(s.Max), mb(s.Last))
+			if s.MaxByTenth != nil {
+				tenths := make([]string, len(s.MaxByTenth))
+				for i, b := range s.MaxByTenth {
+					tenths[i] = fmt.Sprintf("%.0f", mb(b))
+				}
+				row("server RSS max by tenth of the run", "%s MB", strings.Join(tenths, " / "))
+			}
 		} else {
 			row("server RSS", "unavailable: %s", s.Error)
 		}
