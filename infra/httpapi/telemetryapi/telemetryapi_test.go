@@ -528,9 +528,9 @@ func TestTelemetry_EnvelopeErrors(t *testing.T) {
 		{"empty object", `{}`, `"missingProperty":"events"`},
 		{"malformed JSON", `{"workspace":`, `{"error":"Validation failed","message":"malformed JSON"}`},
 	}
-	for _, u := range []telemetryapitest.User{first, later} {
+	for batch, u := range map[string]telemetryapitest.User{"first batch": first, "later batch": later} {
 		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
+			t.Run(batch+"/"+c.name, func(t *testing.T) {
 				r := post(t, e, u.Token, []byte(c.body))
 				if r.Status != 400 || !strings.Contains(string(r.Body), c.want) {
 					t.Fatalf("got %s, want 400 containing %s", r, c.want)
