@@ -290,6 +290,17 @@ func TestManifests_DeploymentRunsTwoProbedGracefulReplicas(t *testing.T) {
 			t.Errorf("no resources.%s", strings.Join(k, "."))
 		}
 	}
+	// The Go runtime's soft memory limit sits at the memory request, below the limit.
+	var memLimit string
+	env, _ := c["env"].([]any)
+	for _, e := range env {
+		if e, _ := e.(object); e["name"] == "GOMEMLIMIT" {
+			memLimit, _ = e["value"].(string)
+		}
+	}
+	if request := str(c, "resources", "requests", "memory"); memLimit != strings.TrimSuffix(request, "i")+"iB" || request == str(c, "resources", "limits", "memory") {
+		t.Errorf("GOMEMLIMIT %q, want the memory request %s (below the limit %s) in the runtime's units", memLimit, request, str(c, "resources", "limits", "memory"))
+	}
 	// Graceful termination: the grace period covers the preStop sleep and the drain.
 	grace, _ := dig(dep.doc, "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
 	sleep, _ := dig(c, "lifecycle", "preStop", "sleep", "seconds").(int)
