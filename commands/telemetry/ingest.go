@@ -598,13 +598,13 @@ func (c *idCache) get(id ids.ID) (ids.ID, bool) {
 	return o, ok
 }
 
-func (c *idCache) put(id, owner ids.ID) {
+func (c *idCache) put(id, to ids.ID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxCachedIDs {
 		clear(c.m)
 	}
-	c.m[id] = owner
+	c.m[id] = to
 }
 
 func (c *idCache) forget(id ids.ID) {
