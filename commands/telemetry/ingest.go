@@ -352,7 +352,8 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, body
 var errNotStreamable = errors.New("telemetry: batch not streamable")
 
 // stream stores a batch whose events all pass the quick check and belong to the
-// session of the caller's last batch, while parsing, checking and identifying it: the
+// session of the caller's last batch (the caller's own, since that batch committed
+// there), while parsing, checking and identifying it: the
 // store takes the stream's lock while the body is parsed, and works on the first
 // events while the last are being checked. This is the extension's usual request. A
 // body that is not valid JSON or whose envelope is invalid is that error. An event that
