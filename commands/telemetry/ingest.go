@@ -387,20 +387,16 @@ func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *requestBod
 		p.reset(len(b.body), len(events))
 		for _, ev := range events {
 			c, ok := telemetry.QuickCheck(ev)
-			if ok && c.SessionID == session {
-				_, ok = ev.Storable()
-			}
-			if !ok || c.SessionID != session {
+			if !ok || c.SessionID != session || !storable(ev) {
 				yield(eventlog.EventData{}, errNotStreamable)
 				return
 			}
 			res.Accepted++
 			id, data := p.prepare(ev, caller.User, b.machineTimestamp)
-			if _, dup := b.s.seen[id]; dup {
-				res.Duplicates++ // repeated within the request
+			if b.repeated(id) {
+				res.Duplicates++
 				continue
 			}
-			b.s.seen[id] = struct{}{}
 			e := eventlog.EventData{ID: id, Type: telemetry.EventType(c.ClientType), SchemaVersion: telemetry.SchemaVersion, Data: data, Metadata: metadata}
 			if !yield(e, nil) {
 				return
@@ -417,6 +413,21 @@ func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *requestBod
 	}
 	res.Position = r.Position
 	return res, true, nil
+}
+
+func storable(ev telemetry.Value) bool {
+	_, ok := ev.Storable()
+	return ok
+}
+
+// repeated reports whether the request had an event with this id already, and
+// remembers it: a repeat is stored once and counted as a duplicate.
+func (b *requestBody) repeated(id ids.ID) bool {
+	if _, ok := b.s.seen[id]; ok {
+		return true
+	}
+	b.s.seen[id] = struct{}{}
+	return false
 }
 
 // identify gives the events ids derived from the caller and their content, drops
@@ -447,11 +458,10 @@ func (b *requestBody) identify(caller Caller) ([]*sessionBatch, Result, []Quaran
 		for k, v := range p.valid {
 			res.Accepted++
 			id := p.ids[k]
-			if _, dup := b.s.seen[id]; dup {
-				res.Duplicates++ // repeated within the request
+			if b.repeated(id) {
+				res.Duplicates++
 				continue
 			}
-			b.s.seen[id] = struct{}{}
 			sb := index[v.session]
 			if sb == nil {
 				// Room for the rest of the batch: usually one session sends it all.
