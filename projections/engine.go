@@ -1,14 +1,20 @@
-// Package projections folds the event log into PostgreSQL read models. The engine runs
-// each projection from its checkpoint, applying a batch and advancing the checkpoint in
-// one transaction (exactly-once), with one runner per projection across all replicas;
-// it also rebuilds projections blue/green and replays them into analysis schemas.
+// Package projections folds the event log into PostgreSQL read models. The engine reads
+// each batch of the log once per process, decodes each event once, and hands the batch
+// to every projection this replica leads; each projection applies it and advances its
+// own checkpoint in one transaction (exactly-once), with one runner per projection
+// across all replicas. An event a projection cannot apply is parked, never retried
+// forever. The engine also rebuilds projections blue/green and replays them into
+// analysis schemas, through the same decode-and-apply path.
 package projections
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,9 +35,15 @@ type Projection interface {
 	// tables included. They live in the public schema and must not depend on
 	// sequences owned by other tables (rebuild recreates them with LIKE ... INCLUDING ALL).
 	Tables() []string
-	// Apply folds a batch, in log order, inside the engine's transaction. SQL uses
-	// unqualified table names: the engine sets search_path to the target schema.
-	Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error
+	// Handles lists the event types Apply needs. Other events never reach it (and are
+	// not decoded for it), though its checkpoint moves past them.
+	Handles() []string
+	// Apply folds a batch of handled events, in log order, inside the engine's
+	// transaction. SQL uses unqualified table names: the engine sets search_path to the
+	// target schema. An error that is about the data (a PostgreSQL data exception,
+	// integrity violation or program limit) makes the engine park the event that
+	// causes it; any other error fails the batch, to be retried.
+	Apply(ctx context.Context, tx pgx.Tx, events []Event) error
 }
 
 // Checkpoint is how far a projection has got in the log.
@@ -51,18 +63,21 @@ const (
 	StateRunning    = "running"    // this replica runs the projection
 	StateHeld       = "held"       // another replica runs it
 	StateRebuilding = "rebuilding" // this replica rebuilds it after a version change
-	StateFailing    = "failing"    // the last batch failed; retrying
+	StateFailing    = "failing"    // the last batch failed; retrying from its checkpoint
 	StateOutdated   = "outdated"   // the stored version is newer than this binary's
 )
 
 // Options tune the engine.
 type Options struct {
-	// BatchSize caps the events applied per transaction (METRICS_ETL_BATCH_SIZE).
+	// BatchSize caps the events read and applied per transaction (METRICS_ETL_BATCH_SIZE).
 	BatchSize int
-	// IdleWait is the longest a caught-up runner sleeps before looking again when no
+	// IdleWait is the longest a caught-up reader sleeps before looking again when no
 	// append notification arrives.
 	IdleWait time.Duration
 }
+
+// retryDelay is how long a failing projection waits before it tries its batch again.
+const retryDelay = time.Second
 
 // Engine runs projections.
 type Engine struct {
@@ -72,9 +87,11 @@ type Engine struct {
 	opts        Options
 	projections []Projection
 
+	joins chan *member // projections this replica has started to lead, for the reader
+
 	mu       sync.Mutex
 	states   map[string]string
-	advanced chan struct{} // closed and replaced whenever a local runner commits a batch
+	advanced chan struct{} // closed and replaced whenever the reader commits a batch
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -92,13 +109,13 @@ func NewEngine(pool *pgxpool.Pool, store eventlog.Store, logger *slog.Logger, op
 		states[p.Name()] = StateStarting
 	}
 	return &Engine{pool: pool, store: store, log: logger, opts: opts, projections: projections,
-		states: states, advanced: make(chan struct{})}
+		joins: make(chan *member), states: states, advanced: make(chan struct{})}
 }
 
 // Projections lists the engine's projections.
 func (e *Engine) Projections() []Projection { return e.projections }
 
-// Start launches one runner per projection. Runners stop when Stop is called.
+// Start launches the reader and one leader per projection. They stop when Stop is called.
 func (e *Engine) Start(ctx context.Context) error {
 	for _, p := range e.projections {
 		if err := ensureCheckpoint(ctx, e.pool, p); err != nil {
@@ -107,6 +124,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	e.done.Add(1)
+	go func() {
+		defer e.done.Done()
+		e.read(runCtx)
+	}()
 	for _, p := range e.projections {
 		e.done.Add(1)
 		go func() {
@@ -117,8 +139,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends the runners after their current batch (a batch is one transaction, so
-// cancelling mid-batch rolls it back and loses nothing).
+// Stop ends the reader and the leaders after the current batch (a batch is one
+// transaction, so cancelling mid-batch rolls it back and loses nothing).
 func (e *Engine) Stop(ctx context.Context) error {
 	if e.cancel == nil {
 		return nil
@@ -144,26 +166,67 @@ func (e *Engine) setState(name, state string) {
 func (e *Engine) States() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]string, len(e.states))
-	for k, v := range e.states {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(e.states)
 }
 
-// Ready is nil when every projection is run here or by another replica and none is
-// failing; otherwise it names the first that is not.
+// Ready is nil when this replica's engine can serve: every projection is run here
+// (running, rebuilding, or failing and retrying) or by another replica. A failing
+// projection or parked events do not make a replica unready (contract 3.2): no restart
+// fixes them, and all replicas would go out of service for one bad event. Problems
+// reports them instead.
 func (e *Engine) Ready() error {
-	for name, state := range e.States() {
-		if state != StateRunning && state != StateHeld && state != StateRebuilding {
-			return fmt.Errorf("projection %s is %s", name, state)
+	states := e.States()
+	for _, name := range slices.Sorted(maps.Keys(states)) {
+		if states[name] == StateStarting {
+			return fmt.Errorf("projection %s is starting", name)
 		}
 	}
 	return nil
 }
 
-// run holds the projection's leader lock on a dedicated connection while it follows
-// the log; replicas that do not get the lock retry now and then.
+// Problems lists what an operator should look at, in a short sentence per projection:
+// a failing or outdated runner, parked events. It is empty when there is none.
+func (e *Engine) Problems(ctx context.Context) ([]string, error) {
+	parked, err := e.ParkedCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states := e.States()
+	var out []string
+	for _, p := range e.projections {
+		name := p.Name()
+		switch states[name] {
+		case StateFailing, StateOutdated:
+			out = append(out, name+": "+states[name])
+		}
+		if n := parked[name]; n > 0 {
+			out = append(out, fmt.Sprintf("%s: %d parked events", name, n))
+		}
+	}
+	return out, nil
+}
+
+// member is a projection this replica leads, as the reader tracks it.
+type member struct {
+	p       Projection
+	handles map[string]bool
+	cp      Checkpoint    // as committed
+	joined  bool          // reads the shared batches; otherwise it catches up on its own
+	retryAt time.Time     // a failing member rests until then
+	lost    chan struct{} // closed by the leader when its lock's connection broke
+	left    chan struct{} // closed by the reader once it no longer applies for the member
+}
+
+func newMember(p Projection, cp Checkpoint) *member {
+	handles := map[string]bool{}
+	for _, t := range p.Handles() {
+		handles[t] = true
+	}
+	return &member{p: p, handles: handles, cp: cp, lost: make(chan struct{}), left: make(chan struct{})}
+}
+
+// run holds the projection's leader lock on a dedicated connection while the reader
+// applies the log for it; replicas that do not get the lock retry now and then.
 func (e *Engine) run(ctx context.Context, p Projection) {
 	log := e.log.With("projection", p.Name())
 	for ctx.Err() == nil {
@@ -220,52 +283,314 @@ func (e *Engine) lead(ctx context.Context, p Projection, log *slog.Logger) error
 		if err := Rebuild(ctx, e.pool, e.store, p, e.opts.BatchSize, logProgress(log)); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
+		if cp, err = readCheckpoint(ctx, e.pool, p.Name()); err != nil {
+			return err
+		}
 	}
 
+	m := newMember(p, cp)
+	select {
+	case e.joins <- m:
+	case <-ctx.Done():
+		return nil
+	}
 	e.setState(p.Name(), StateRunning)
-	for ctx.Err() == nil {
-		// Leadership lives on conn: if it broke, the lock is gone; stop leading.
-		if err := conn.Ping(ctx); err != nil {
-			return fmt.Errorf("leader connection lost: %w", err)
-		}
-		n, err := Step(ctx, e.pool, e.store, p, "public", e.opts.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	// Leadership lives on conn: if it breaks, the lock is gone, and the reader must stop
+	// applying for p before another replica may start.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-m.left
+			return nil
+		case <-tick.C:
+			if err := conn.Ping(ctx); err != nil {
+				if ctx.Err() != nil {
+					<-m.left
+					return nil
+				}
+				close(m.lost)
+				<-m.left
+				return fmt.Errorf("leader connection lost: %w", err)
 			}
-			e.setState(p.Name(), StateFailing)
-			log.Error("projection batch failed; retrying", "error", err)
-			recordError(e.pool, p.Name(), err)
-			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// read is the one reader of the log in this process. Each round, a member behind the
+// others (new, rebuilt or recovering from a failure) catches up by one batch of its own,
+// never past the others, and joins them once it has reached them; then one batch after
+// the joined members' checkpoint is read, decoded once and applied for all of them in
+// one transaction (a savepoint each, so one failing projection does not hold back the
+// rest).
+func (e *Engine) read(ctx context.Context) {
+	var members []*member
+	defer func() {
+		for _, m := range members {
+			close(m.left)
+		}
+	}()
+	var dec decoder
+	for ctx.Err() == nil {
+		members = e.admit(ctx, members)
+		if len(members) == 0 {
 			continue
 		}
-		e.setState(p.Name(), StateRunning)
-		if n > 0 {
+		progressed := false
+		cursor, grouped := groupCursor(members)
+		now := time.Now()
+		for _, m := range members {
+			if m.joined || now.Before(m.retryAt) {
+				continue
+			}
+			if !grouped || !m.cp.Position.Less(cursor) {
+				m.joined = true
+				if !grouped {
+					cursor, grouped = m.cp.Position, true
+				}
+				continue
+			}
+			n, err := e.step(ctx, &dec, []*member{m}, m.cp.Position, &cursor)
+			if err != nil {
+				e.log.Error("projection catch-up failed", "projection", m.p.Name(), "error", err)
+			}
+			progressed = progressed || n > 0
+			if !m.cp.Position.Less(cursor) {
+				m.joined = true
+			}
+		}
+		if group := joinedMembers(members); len(group) > 0 {
+			n, err := e.step(ctx, &dec, group, cursor, nil)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("projection batch failed", "error", err)
+				sleep(ctx, retryDelay)
+			}
+			progressed = progressed || n > 0
+		}
+		if progressed {
 			e.signalAdvanced()
 			continue
 		}
-		// Nothing readable. Committed events may still wait behind an older open
-		// transaction (the reader horizon): then look again soon rather than sleeping
-		// until the next append is announced.
-		wait := e.opts.IdleWait
-		if e.behindHead(ctx, p.Name()) {
-			wait = 20 * time.Millisecond
-		}
-		if err := e.store.WaitForAppend(ctx, wait); err != nil {
-			return nil
-		}
+		e.idle(ctx, members)
 	}
-	return nil
 }
 
-// behindHead reports whether committed events lie beyond the projection's checkpoint.
-func (e *Engine) behindHead(ctx context.Context, name string) bool {
-	cp, err := readCheckpoint(ctx, e.pool, name)
-	if err != nil {
-		return false
+// admit takes the members the leaders hand over and drops those whose leadership was
+// lost. With no member at all it waits for one.
+func (e *Engine) admit(ctx context.Context, members []*member) []*member {
+	kept := members[:0]
+	for _, m := range members {
+		select {
+		case <-m.lost:
+			close(m.left)
+		default:
+			kept = append(kept, m)
+		}
 	}
-	head, err := e.store.Head(ctx)
-	return err == nil && cp.Position.Less(head)
+	members = kept
+	for {
+		if len(members) == 0 {
+			select {
+			case m := <-e.joins:
+				members = append(members, m)
+			case <-ctx.Done():
+				return members
+			}
+			continue
+		}
+		select {
+		case m := <-e.joins:
+			members = append(members, m)
+		default:
+			return members
+		}
+	}
+}
+
+// groupCursor is where the joined members' next shared batch starts: the lowest of
+// their checkpoints (they are equal unless a member joined ahead of the others).
+func groupCursor(members []*member) (eventlog.Position, bool) {
+	var cursor eventlog.Position
+	found := false
+	for _, m := range members {
+		if m.joined && (!found || m.cp.Position.Less(cursor)) {
+			cursor, found = m.cp.Position, true
+		}
+	}
+	return cursor, found
+}
+
+func joinedMembers(members []*member) []*member {
+	var out []*member
+	for _, m := range members {
+		if m.joined {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// idle sleeps until the log may have moved. Committed events may still wait behind an
+// older open transaction (the reader horizon): then it looks again soon rather than
+// sleeping until the next append is announced; a failing member wakes it for its retry.
+func (e *Engine) idle(ctx context.Context, members []*member) {
+	wait := e.opts.IdleWait
+	if head, err := e.store.Head(ctx); err == nil {
+		for _, m := range members {
+			if m.cp.Position.Less(head) && !time.Now().Before(m.retryAt) {
+				wait = 20 * time.Millisecond
+			}
+		}
+	}
+	for _, m := range members {
+		if d := time.Until(m.retryAt); d > 0 && d < wait {
+			wait = d
+		}
+	}
+	_ = e.store.WaitForAppend(ctx, wait)
+}
+
+// step reads one batch after from, decodes it once and applies it for every member in
+// one transaction, each member in its own savepoint and from its own checkpoint. With
+// until, it stops at that position (a member catching up never passes the others). It
+// returns how many events it read.
+func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from eventlog.Position, until *eventlog.Position) (int, error) {
+	envs, err := e.store.ReadAll(ctx, from, e.opts.BatchSize)
+	if err != nil || len(envs) == 0 {
+		return 0, err
+	}
+	if until != nil {
+		n, _ := slices.BinarySearchFunc(envs, *until, func(env eventlog.Envelope, pos eventlog.Position) int {
+			if pos.Less(env.Position) {
+				return 1
+			}
+			return -1
+		})
+		envs = envs[:n]
+		if len(envs) == 0 {
+			return 0, nil
+		}
+	}
+	types := map[string]bool{}
+	for _, m := range members {
+		maps.Copy(types, m.handles)
+	}
+	events, failed := dec.decode(envs, types)
+
+	results := make([]applied, len(members))
+	err = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		for i, m := range members {
+			results[i], err = applyForMember(ctx, tx, m, "public", events, failed)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, m := range members {
+		r := results[i]
+		if r.err != nil {
+			m.joined, m.retryAt = false, time.Now().Add(retryDelay)
+			m.cp.Error = r.err.Error()
+			e.setState(m.p.Name(), StateFailing)
+			e.log.Error("projection batch failed; retrying from its checkpoint", "projection", m.p.Name(), "error", r.err)
+			continue
+		}
+		if r.moved {
+			m.joined = false // another runner moved the checkpoint: read it again
+			m.cp, err = readCheckpoint(ctx, e.pool, m.p.Name())
+			if err != nil {
+				return len(envs), err
+			}
+			continue
+		}
+		m.cp = r.cp
+		e.setState(m.p.Name(), StateRunning)
+		for _, pk := range r.parked {
+			e.log.Error("projection event parked", "projection", m.p.Name(), "event_id", pk.event.ID.String(),
+				"event_type", pk.event.Type, "position", pk.event.Position.String(), "error", pk.err)
+		}
+	}
+	return len(envs), nil
+}
+
+// applied is what applyForMember did for one member.
+type applied struct {
+	cp     Checkpoint // the checkpoint after the batch
+	parked []parkedEvent
+	moved  bool  // someone else moved the checkpoint; nothing was applied
+	err    error // the batch failed for this member (rolled back to its savepoint)
+}
+
+// applyForMember applies the events after m's checkpoint that m handles, parks those it
+// cannot apply, and moves m's checkpoint past the whole batch, inside a savepoint of tx.
+// A failure of m's own is returned in applied.err; an error returned fails tx.
+func applyForMember(ctx context.Context, tx pgx.Tx, m *member, schema string, events []Event, failed map[int]error) (applied, error) {
+	name := m.p.Name()
+	var mine []Event
+	var parked []parkedEvent
+	counted := 0
+	for i := range events {
+		ev := events[i]
+		if !m.cp.Position.Less(ev.Position) {
+			continue // applied before the member joined
+		}
+		counted++
+		if !m.handles[ev.Type] {
+			continue
+		}
+		if err := failed[i]; err != nil {
+			parked = append(parked, parkedEvent{ev, err})
+			continue
+		}
+		mine = append(mine, ev)
+	}
+	if counted == 0 {
+		return applied{cp: m.cp}, nil
+	}
+	last := events[len(events)-1].Position
+
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return applied{}, err
+	}
+	locked, err := lockCheckpoint(ctx, sp, name)
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return applied{}, err
+	}
+	if locked.Position != m.cp.Position {
+		return applied{moved: true}, sp.Rollback(ctx)
+	}
+	more, err := applyIsolating(ctx, sp, m.p, schema, mine)
+	if err == nil {
+		parked = append(parked, more...)
+		err = park(ctx, sp, name, parked)
+	}
+	if err == nil {
+		_, err = sp.Exec(ctx, `UPDATE projection_checkpoints
+			SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
+			WHERE name = $1`, name, int64(last.Commit), int64(last.Prepare), counted)
+	}
+	if err != nil {
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return applied{}, rbErr
+		}
+		if _, rerr := tx.Exec(ctx, `UPDATE projection_checkpoints SET error = $2 WHERE name = $1`, name, err.Error()); rerr != nil {
+			return applied{}, rerr
+		}
+		return applied{err: err}, nil
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return applied{}, err
+	}
+	cp := m.cp
+	cp.Position, cp.Ordinal, cp.Error, cp.UpdatedAt = last, cp.Ordinal+int64(counted), "", time.Now()
+	return applied{cp: cp, parked: parked}, nil
 }
 
 func (e *Engine) signalAdvanced() {
@@ -303,52 +628,23 @@ func (e *Engine) Checkpoint(ctx context.Context, name string) (Checkpoint, error
 	return readCheckpoint(ctx, e.pool, name)
 }
 
-// Step applies at most one batch of projection p into schema and returns how many
-// events it applied. The batch and the checkpoint commit together. The events are read
-// before the transaction starts, so the transaction holds back every reader's horizon
-// only while it applies. It then locks the checkpoint row first (as a rebuild's swap
-// does, so the two cannot deadlock on the read-model tables) and applies only if no one
-// moved the checkpoint meanwhile.
-func Step(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int) (int, error) {
+// Step applies at most one batch of projection p into the public schema, through the
+// engine's read, decode and apply path, and returns how many log events it passed. It
+// is for tests and tools that drive a projection by hand, without leading it.
+func Step(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, batchSize int) (int, error) {
 	cp, err := readCheckpoint(ctx, pool, p.Name())
 	if err != nil {
 		return 0, err
 	}
-	events, err := store.ReadAll(ctx, cp.Position, batchSize)
-	if err != nil || len(events) == 0 {
-		return 0, err
+	e := &Engine{pool: pool, store: store, log: slog.New(slog.DiscardHandler), opts: Options{BatchSize: batchSize},
+		states: map[string]string{}, advanced: make(chan struct{})}
+	m := newMember(p, cp)
+	var dec decoder
+	n, err := e.step(ctx, &dec, []*member{m}, cp.Position, nil)
+	if err == nil && m.cp.Error != "" {
+		err = errors.New(m.cp.Error)
 	}
-	applied := 0
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		locked, err := lockCheckpoint(ctx, tx, p.Name())
-		if err != nil || locked.Position != cp.Position {
-			return err // moved by someone else: read again from the new checkpoint
-		}
-		if err := applyBatch(ctx, tx, p, schema, events); err != nil {
-			return err
-		}
-		last := events[len(events)-1].Position
-		_, err = tx.Exec(ctx, `UPDATE projection_checkpoints
-			SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
-			WHERE name = $1`, p.Name(), int64(last.Commit), int64(last.Prepare), len(events))
-		applied = len(events)
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	return applied, nil
-}
-
-func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, schema string, events []eventlog.Envelope) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
-		return err
-	}
-	if err := p.Apply(ctx, tx, events); err != nil {
-		return fmt.Errorf("apply %s: %w", p.Name(), err)
-	}
-	_, err := tx.Exec(ctx, `SELECT set_config('search_path', 'public', true)`)
-	return err
+	return n, err
 }
 
 func ensureCheckpoint(ctx context.Context, pool *pgxpool.Pool, p Projection) error {
@@ -389,12 +685,6 @@ func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (Checkpoint, er
 	return cp, err
 }
 
-func recordError(pool *pgxpool.Pool, name string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, _ = pool.Exec(ctx, `UPDATE projection_checkpoints SET error = $2 WHERE name = $1`, name, cause.Error())
-}
-
 // lockKey is the advisory lock a projection's runner holds while it leads.
 func lockKey(name string) int64 { return advisoryKey("devflow-projection:" + name) }
 
@@ -405,14 +695,11 @@ func MaintenanceLockKey(name string) int64 {
 	return advisoryKey("devflow-projection-maintenance:" + name)
 }
 
-// advisoryKey is a stable 64-bit hash (FNV-1a) of a namespaced name.
+// advisoryKey is a stable 64-bit hash of a namespaced name.
 func advisoryKey(s string) int64 {
-	var h uint64 = 14695981039346656037
-	for _, c := range []byte(s) {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return int64(h)
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return int64(h.Sum64())
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -432,11 +719,16 @@ type Status struct {
 	Head          eventlog.Position
 	LagEvents     int64   // events between the checkpoint and the head
 	LagSeconds    float64 // age of the oldest event not yet applied (see Status); 0 when caught up
+	Parked        int64   // events parked because the projection could not apply them
 }
 
 // Status reports every projection's checkpoint against the log head.
 func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 	head, err := e.store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	parked, err := e.ParkedCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +739,7 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 		if err != nil {
 			cp = Checkpoint{Name: p.Name()} // never started: the whole log is lag
 		}
-		s := Status{Checkpoint: cp, BinaryVersion: p.Version(), State: states[p.Name()], Head: head}
+		s := Status{Checkpoint: cp, BinaryVersion: p.Version(), State: states[p.Name()], Head: head, Parked: parked[p.Name()]}
 		if s.LagEvents, err = e.store.CountBetween(ctx, cp.Position, head); err != nil {
 			return nil, err
 		}

@@ -39,7 +39,9 @@ func (c *counting) Name() string     { return "counting" }
 func (c *counting) Version() int     { return c.version }
 func (c *counting) Tables() []string { return []string{"counting_streams", "counting_seen"} }
 
-func (c *counting) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+func (c *counting) Handles() []string { return []string{"Counted"} }
+
+func (c *counting) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	if c.inApply != nil {
 		if c.inApply.Add(1) > 1 {
 			c.overlap.Store(true)
@@ -119,7 +121,7 @@ func runToEnd(t *testing.T, pool *pgxpool.Pool, store eventlog.Store, p projecti
 		if time.Now().After(deadline) {
 			t.Fatal("projection did not reach the head within a minute")
 		}
-		n, err := projections.Step(ctx, pool, store, p, "public", batch)
+		n, err := projections.Step(ctx, pool, store, p, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +198,7 @@ func TestStep_InterruptedBatchesApplyExactlyOnce(t *testing.T) {
 	}
 	for checkpoint(t, pool).Position.Less(head) {
 		// An interrupted batch rolls back; the next step tries again.
-		if n, err := projections.Step(ctx, pool, store, p, "public", 40); err == nil && n == 0 {
+		if n, err := projections.Step(ctx, pool, store, p, 40); err == nil && n == 0 {
 			_ = store.WaitForAppend(ctx, 20*time.Millisecond)
 		}
 	}

@@ -77,7 +77,8 @@ func logProgress(log *slog.Logger) ProgressFunc {
 	}
 }
 
-// createShadow makes schema hold empty copies of p's tables.
+// createShadow makes schema hold empty copies of p's tables, and a parked_events table
+// of its own for the events the pass cannot apply.
 func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema string, replace bool) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		s := pgx.Identifier{schema}.Sanitize()
@@ -89,7 +90,7 @@ func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema 
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+s); err != nil {
 			return fmt.Errorf("create schema %s: %w", schema, err)
 		}
-		for _, table := range p.Tables() {
+		for _, table := range append(p.Tables(), "parked_events") {
 			t := pgx.Identifier{table}.Sanitize()
 			if _, err := tx.Exec(ctx, `CREATE TABLE `+s+`.`+t+` (LIKE public.`+t+` INCLUDING ALL)`); err != nil {
 				return fmt.Errorf("create %s.%s: %w", schema, table, err)
@@ -100,22 +101,32 @@ func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema 
 }
 
 // fill applies the log from Start into schema, batch by batch, until it has passed
-// target (the head when the pass started). The next batch is read while the current
-// one is applied, so reading the log and writing the read model overlap. Reads can come
-// back empty before target while an older transaction is still open somewhere; then it
-// waits for the log to move.
+// target (the head when the pass started), through the live runner's decode-and-apply
+// path (parking what it cannot apply). The next batch is read and decoded while the
+// current one is applied, so reading the log and writing the read model overlap. Reads
+// can come back empty before target while an older transaction is still open somewhere;
+// then it waits for the log to move.
 func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, target eventlog.Position, t *tracker) (eventlog.Position, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type page struct {
-		events []eventlog.Envelope
+		last   eventlog.Position
+		events []Event
+		failed map[int]error
 		err    error
 	}
+	types := handled(p)
+	var dec decoder // used by one read at a time
 	read := func(after eventlog.Position) <-chan page {
 		ch := make(chan page, 1)
 		go func() {
-			events, err := store.ReadAll(ctx, after, batchSize)
-			ch <- page{events, err}
+			envs, err := store.ReadAll(ctx, after, batchSize)
+			if err != nil || len(envs) == 0 {
+				ch <- page{err: err}
+				return
+			}
+			events, failed := dec.decode(envs, types)
+			ch <- page{last: envs[len(envs)-1].Position, events: events, failed: failed}
 		}()
 		return ch
 	}
@@ -133,17 +144,50 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 			next = read(pos)
 			continue
 		}
-		last := pg.events[len(pg.events)-1].Position
-		if last.Less(target) {
-			next = read(last)
+		if pg.last.Less(target) {
+			next = read(pg.last)
 		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyBatch(ctx, tx, p, schema, pg.events) }); err != nil {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return applyPass(ctx, tx, p, schema, types, pg.events, pg.failed)
+		}); err != nil {
 			return pos, err
 		}
-		pos = last
+		pos = pg.last
 		t.add(len(pg.events), false)
 	}
 	return pos, nil
+}
+
+// applyPass applies a decoded batch of a rebuild or replay into schema, parking what
+// cannot be applied (in schema's parked_events).
+func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, types map[string]bool, events []Event, failed map[int]error) error {
+	var mine []Event
+	var parked []parkedEvent
+	for i, ev := range events {
+		switch {
+		case !types[ev.Type]:
+		case failed[i] != nil:
+			parked = append(parked, parkedEvent{ev, failed[i]})
+		default:
+			mine = append(mine, ev)
+		}
+	}
+	more, err := applyIsolating(ctx, tx, p, schema, mine)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
+		return err
+	}
+	return park(ctx, tx, p.Name(), append(parked, more...))
+}
+
+func handled(p Projection) map[string]bool {
+	types := map[string]bool{}
+	for _, t := range p.Handles() {
+		types[t] = true
+	}
+	return types
 }
 
 // Rebuild replays the whole log into fresh copies of p's tables while the live tables
@@ -183,21 +227,37 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pr
 		if _, err := lockCheckpoint(ctx, tx, p.Name()); err != nil {
 			return err
 		}
+		types := handled(p)
+		var dec decoder
 		for {
-			events, err := store.ReadAll(ctx, pos, batchSize)
+			envs, err := store.ReadAll(ctx, pos, batchSize)
 			if err != nil {
 				return err
 			}
-			if len(events) == 0 {
+			if len(envs) == 0 {
 				break
 			}
-			if err := applyBatch(ctx, tx, p, schema, events); err != nil {
+			events, failed := dec.decode(envs, types)
+			if err := applyPass(ctx, tx, p, schema, types, events, failed); err != nil {
 				return err
 			}
-			pos = events[len(events)-1].Position
-			t.add(len(events), false)
+			pos = envs[len(envs)-1].Position
+			t.add(len(envs), false)
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', 'public', true)`); err != nil {
+			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
+		// The rebuild's parked events replace the live ones of p.
+		if _, err := tx.Exec(ctx, `DELETE FROM public.parked_events WHERE projection = $1`, p.Name()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO public.parked_events SELECT * FROM `+s+`.parked_events`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DROP TABLE `+s+`.parked_events`); err != nil {
+			return err
+		}
 		for _, table := range p.Tables() {
 			tb := pgx.Identifier{table}.Sanitize()
 			if _, err := tx.Exec(ctx, `DROP TABLE public.`+tb); err != nil {

@@ -565,7 +565,7 @@ func (h *IngestHandler) decide(ctx context.Context, caller Caller, batches []*se
 			a.Expected = eventlog.NoStream()
 			a.Events = append(make([]eventlog.EventData, 0, len(b.events)+1), eventlog.EventData{
 				ID: telemetry.SessionStartedID(b.id, caller.User), Type: telemetry.TypeSessionStarted,
-				SchemaVersion: telemetry.SchemaVersion, Data: data,
+				SchemaVersion: telemetry.SessionStartedVersion, Data: data,
 				Metadata: eventlog.Metadata{UserID: caller.User.String(), ReceivedAt: caller.ReceivedAt, RequestID: caller.RequestID},
 			})
 			a.Events = append(a.Events, b.events...)

@@ -59,7 +59,7 @@ func (s *PostgresStore) Session(ctx context.Context, id ids.ID) (*telemetry.Sess
 	if events[0].Type != telemetry.TypeSessionStarted {
 		return nil, fmt.Errorf("session %s: first event is %s, not %s", id, events[0].Type, telemetry.TypeSessionStarted)
 	}
-	started, err := telemetry.DecodeSessionStarted(events[0].Data)
+	started, err := telemetry.DecodeSessionStarted(events[0].SchemaVersion, events[0].Data)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)
 	}

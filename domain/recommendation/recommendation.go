@@ -87,6 +87,28 @@ type Ended struct {
 	At               time.Time `json:"at"`
 }
 
+// DecodeIssued reads a RecommendationIssued payload of the given schema version.
+func DecodeIssued(schemaVersion int, data []byte) (Issued, error) {
+	var p Issued
+	return p, decode(EventIssued, schemaVersion, data, &p)
+}
+
+// DecodeEnded reads the payload of an event that ends a recommendation.
+func DecodeEnded(eventType string, schemaVersion int, data []byte) (Ended, error) {
+	var p Ended
+	return p, decode(eventType, schemaVersion, data, &p)
+}
+
+func decode(eventType string, schemaVersion int, data []byte, payload any) error {
+	if schemaVersion != SchemaVersion {
+		return fmt.Errorf("decode %s: unknown schema version %d", eventType, schemaVersion)
+	}
+	if err := json.Unmarshal(data, payload); err != nil {
+		return fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return nil
+}
+
 // Named errors of the decisions.
 var (
 	ErrNotFound     = errors.New("recommendation not found")
@@ -119,9 +141,9 @@ func Fold(events []eventlog.Envelope) (*Recommendation, error) {
 	for _, e := range events {
 		switch e.Type {
 		case EventIssued:
-			var p Issued
-			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", e.Type, err)
+			p, err := DecodeIssued(e.SchemaVersion, e.Data)
+			if err != nil {
+				return nil, err
 			}
 			r.id, r.owner = p.RecommendationID, p.UserID
 		default:

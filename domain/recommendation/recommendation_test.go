@@ -21,7 +21,7 @@ var (
 func stream(id ids.ID, events ...eventlog.EventData) []eventlog.Envelope {
 	out := make([]eventlog.Envelope, len(events))
 	for i, e := range events {
-		out[i] = eventlog.Envelope{ID: e.ID, StreamID: StreamID(id), StreamVersion: uint64(i), Type: e.Type, Data: e.Data}
+		out[i] = eventlog.Envelope{ID: e.ID, StreamID: StreamID(id), StreamVersion: uint64(i), Type: e.Type, SchemaVersion: e.SchemaVersion, Data: e.Data}
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -123,16 +124,37 @@ func SessionStartedID(session, owner ids.ID) ids.ID {
 }
 
 // SessionStarted opens a session stream and records its owner (decision D17).
+//
+// Schema versions: 1 held owner and start_time; 2 adds source, the ingest channel that
+// opened the session, so sessions opened by other editors' clients can be told apart.
+// DecodeSessionStarted upcasts version 1 (every such session came from the extension).
 type SessionStarted struct {
 	Owner     ids.ID    `json:"owner"`
 	StartTime time.Time `json:"start_time"`
+	Source    string    `json:"source"`
 }
 
-// DecodeSessionStarted reads a SessionStarted payload.
-func DecodeSessionStarted(data []byte) (SessionStarted, error) {
+// SessionStartedVersion is the schema version of the SessionStarted payloads written now.
+const SessionStartedVersion = 2
+
+// SourceExtension is the source of sessions opened through POST /telemetry.
+const SourceExtension = "extension"
+
+// ErrUnknownSchemaVersion is returned for a payload version this binary cannot read.
+var ErrUnknownSchemaVersion = errors.New("unknown schema version")
+
+// DecodeSessionStarted reads a SessionStarted payload of the given schema version,
+// upcasting older versions to the current shape.
+func DecodeSessionStarted(schemaVersion int, data []byte) (SessionStarted, error) {
 	var e SessionStarted
+	if schemaVersion < 1 || schemaVersion > SessionStartedVersion {
+		return e, fmt.Errorf("SessionStarted v%d: %w", schemaVersion, ErrUnknownSchemaVersion)
+	}
 	if err := json.Unmarshal(data, &e); err != nil {
 		return SessionStarted{}, err
+	}
+	if schemaVersion == 1 {
+		e.Source = SourceExtension
 	}
 	e.StartTime = e.StartTime.UTC()
 	return e, nil

@@ -54,7 +54,7 @@ func (s *Session) Accept(user ids.ID, earliest time.Time) (*SessionStarted, erro
 		}
 		return nil, nil
 	}
-	e := SessionStarted{Owner: user, StartTime: earliest.UTC()}
+	e := SessionStarted{Owner: user, StartTime: earliest.UTC(), Source: SourceExtension}
 	s.apply(e)
 	return &e, nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -125,7 +126,21 @@ type projectionsCheck struct{ engine *projections.Engine }
 
 func (projectionsCheck) Name() string { return "projections" }
 
-func (c projectionsCheck) Check(context.Context) error { return c.engine.Ready() }
+// Check is not ready only while the engine has not started; a failing projection or
+// parked events are reported but leave the replica ready (contract 3.2).
+func (c projectionsCheck) Check(ctx context.Context) error {
+	if err := c.engine.Ready(); err != nil {
+		return err
+	}
+	problems, err := c.engine.Problems(ctx)
+	if err != nil {
+		return httpapi.Degraded("status unknown")
+	}
+	if len(problems) > 0 {
+		return httpapi.Degraded(strings.Join(problems, "; "))
+	}
+	return nil
+}
 
 // Data is the data layer as the CLI commands use it.
 type Data struct {

@@ -199,7 +199,9 @@ func (folding) Name() string     { return "folding" }
 func (folding) Version() int     { return 1 }
 func (folding) Tables() []string { return []string{"folding_streams"} }
 
-func (p folding) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+func (folding) Handles() []string { return []string{"T0", "T1", "T2", "Stale"} }
+
+func (p folding) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	for _, e := range events {
 		stream, ok := strings.CutPrefix(e.StreamID, p.prefix)
 		if !ok {

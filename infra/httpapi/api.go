@@ -11,6 +11,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,12 +38,19 @@ type Routes interface {
 }
 
 // ReadinessCheck is one condition of GET /ready. Check returns nil when ready, or an
-// error whose text is a short, non-sensitive reason ("unreachable") shown in the body.
-// Checks bound their own time (the database check: 2 s).
+// error whose text is a short, non-sensitive reason ("unreachable") shown in the body;
+// a Degraded error is shown the same way but leaves the replica ready. Checks bound
+// their own time (the database check: 2 s).
 type ReadinessCheck interface {
 	Name() string
 	Check(ctx context.Context) error
 }
+
+// Degraded is a readiness finding that does not make the replica unready: something an
+// operator should look at that no restart or load balancer fixes (contract 3.2).
+type Degraded string
+
+func (d Degraded) Error() string { return string(d) }
 
 // Params are New's dependencies.
 type Params struct {
@@ -190,12 +198,13 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.readyTimeout)
 	defer cancel()
 	results := make([]string, len(a.checks))
+	ready := make([]bool, len(a.checks))
 	var wg sync.WaitGroup
 	for i, c := range a.checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = a.runCheck(ctx, c)
+			results[i], ready[i] = a.runCheck(ctx, c)
 		}()
 	}
 	wg.Wait()
@@ -204,7 +213,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	allOK := true
 	for i, c := range a.checks {
 		checks[c.Name()] = results[i]
-		allOK = allOK && results[i] == "ok"
+		allOK = allOK && ready[i]
 	}
 	if !allOK {
 		WriteJSON(w, http.StatusServiceUnavailable, notReadyBody{Error: "Not ready", Status: "not_ready", Checks: checks})
@@ -215,15 +224,20 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 
 // runCheck turns a check's outcome into "ok" or its reason; a panicking check is a
 // failed check, not a crashed process.
-func (a *API) runCheck(ctx context.Context, c ReadinessCheck) (result string) {
+func (a *API) runCheck(ctx context.Context, c ReadinessCheck) (result string, ready bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("readiness check panicked", "check", c.Name(), "panic", fmt.Sprint(p))
-			result = "check failed"
+			result, ready = "check failed", false
 		}
 	}()
-	if err := c.Check(ctx); err != nil {
-		return err.Error()
+	err := c.Check(ctx)
+	var degraded Degraded
+	switch {
+	case err == nil:
+		return "ok", true
+	case errors.As(err, &degraded):
+		return degraded.Error(), true
 	}
-	return "ok"
+	return err.Error(), false
 }

@@ -87,7 +87,8 @@ type nop struct{}
 func (nop) Name() string                                             { return "nop" }
 func (nop) Version() int                                             { return 1 }
 func (nop) Tables() []string                                         { return nil }
-func (nop) Apply(context.Context, pgx.Tx, []eventlog.Envelope) error { return nil }
+func (nop) Handles() []string                                        { return nil }
+func (nop) Apply(context.Context, pgx.Tx, []projections.Event) error { return nil }
 
 // BenchmarkProjectionEngine replays 200,000 events through a projection that does
 // nothing, beside a raw sequential read of the same rows in log order (the baseline).

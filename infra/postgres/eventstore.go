@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -466,16 +467,23 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	var txid, position, version int64
 	var id [16]byte
 	var env eventlog.Envelope
-	var data, meta []byte
+	var data, meta, lastMeta []byte
+	var lastMetadata eventlog.Metadata
 	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &env.StreamID, &version, &env.Type, &env.SchemaVersion, &data, &meta, &env.RecordedAt}, func() error {
 		e := env
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
 		e.Data = data // pgx scans json into a fresh slice for every row
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
-			return fmt.Errorf("event %s: metadata: %w", e.ID, err)
+		// The events of one request share their metadata: decode it once per run.
+		if lastMeta == nil || !bytes.Equal(meta, lastMeta) {
+			lastMetadata = eventlog.Metadata{}
+			if err := json.Unmarshal(meta, &lastMetadata); err != nil {
+				return fmt.Errorf("event %s: metadata: %w", e.ID, err)
+			}
+			lastMeta = meta
 		}
+		e.Metadata = lastMetadata
 		out = append(out, e)
 		return nil
 	})

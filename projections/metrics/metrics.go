@@ -20,9 +20,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
+	"github.com/devflow/backend/projections"
 )
 
 // Name is the projection's name (checkpoint key, CLI argument).
@@ -81,6 +81,13 @@ func (p *Projection) Version() int { return Version }
 // Formula is the line-count formula this projection uses.
 func (p *Projection) Formula() telemetry.Formula { return p.formula }
 
+// Handles implements projections.Projection: the session's first event and the client
+// events that count (debug sessions, terminals and git activity count for activity only,
+// which this read model does not hold).
+func (p *Projection) Handles() []string {
+	return []string{telemetry.TypeSessionStarted, telemetry.TypeTextChanged, telemetry.TypeFileSaved, telemetry.TypeEditorSwitched}
+}
+
 // Tables implements projections.Projection.
 func (p *Projection) Tables() []string {
 	return []string{"metrics_daily", "metrics_daily_files", "metrics_session", "metrics_session_files", "metrics_file_lines"}
@@ -138,9 +145,6 @@ const (
 
 // batch is Apply's scratch space.
 type batch struct {
-	doc     telemetry.Doc
-	o       telemetry.Observation
-	paths   map[string]string // interned paths
 	obs     []obs
 	days    map[dayKey]*counts
 	dayFile map[dayFileKey]int64
@@ -157,13 +161,12 @@ func (p *Projection) getBatch() *batch {
 		return b
 	default:
 	}
-	return &batch{paths: map[string]string{}, days: map[dayKey]*counts{}, dayFile: map[dayFileKey]int64{},
+	return &batch{days: map[dayKey]*counts{}, dayFile: map[dayFileKey]int64{},
 		sess: map[ids.ID]*sessionAgg{}, sessFil: map[sessionFileKey]int64{},
 		lines: map[sessionFileKey]lineState{}, touched: map[sessionFileKey]bool{}}
 }
 
 func (p *Projection) putBatch(b *batch) {
-	clear(b.paths)
 	clear(b.days)
 	clear(b.dayFile)
 	clear(b.sess)
@@ -175,15 +178,6 @@ func (p *Projection) putBatch(b *batch) {
 	case p.idle <- b:
 	default:
 	}
-}
-
-func (b *batch) intern(s []byte) string {
-	if v, ok := b.paths[string(s)]; ok {
-		return v
-	}
-	v := string(s)
-	b.paths[v] = v
-	return v
 }
 
 func (b *batch) session(id, user ids.ID) *sessionAgg {
@@ -199,12 +193,10 @@ func (b *batch) session(id, user ids.ID) *sessionAgg {
 // Apply folds a batch: it reads what it needs from every event, loads the line-count
 // state of the files the batch touches, folds in log order in memory, and writes each
 // changed row once.
-func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	b := p.getBatch()
 	defer p.putBatch(b)
-	if err := b.observe(events); err != nil {
-		return err
-	}
+	b.observe(events)
 	if len(b.obs) == 0 && len(b.sess) == 0 {
 		return nil
 	}
@@ -215,53 +207,41 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 	return b.write(ctx, tx)
 }
 
-func (b *batch) observe(events []eventlog.Envelope) error {
-	err := telemetry.EachSessionEvent(events, func(e *eventlog.Envelope, session, user ids.ID) error {
-		if e.Type == telemetry.TypeSessionStarted {
-			started, err := telemetry.DecodeSessionStarted(e.Data)
-			if err != nil {
-				return fmt.Errorf("event %s: %w", e.ID, err)
-			}
-			s := b.session(session, started.Owner)
-			s.start = started.StartTime
-			return nil
+func (b *batch) observe(events []projections.Event) {
+	for i := range events {
+		e := &events[i]
+		if e.Session.IsNil() {
+			continue // another area's event that happens to share a type name
 		}
-		var kind uint8
-		switch e.Type {
-		case telemetry.TypeTextChanged:
-			kind = kindText
-		case telemetry.TypeFileSaved:
-			kind = kindSave
-		case telemetry.TypeEditorSwitched:
-			kind = kindSwitch
-		default:
-			return nil // stored for activity only
+		switch p := e.Payload.(type) {
+		case *telemetry.SessionStarted:
+			s := b.session(e.Session, p.Owner)
+			s.start = p.StartTime
+		case *telemetry.ClientEvent:
+			b.observeClient(e, p)
 		}
-		o := &b.o
-		if err := telemetry.Observe(&b.doc, e.Type, e.Data, o); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		ob := obs{kind: kind, session: session, user: user, day: dayOf(o.Time)}
-		switch kind {
-		case kindText, kindSave:
-			if o.File == nil {
-				return nil
-			}
-			ob.path, ob.lines, ob.hasLine, ob.text = b.intern(o.File), o.Lines, o.HasLines, o.Text
-			b.lines[sessionFileKey{session, ob.path}] = lineState{}
-		case kindSwitch:
-			if o.SwitchTo != nil {
-				ob.path = b.intern(o.SwitchTo)
-			}
-			ob.rapid = o.Rapid
-		}
-		b.obs = append(b.obs, ob)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
 	}
-	return nil
+}
+
+func (b *batch) observeClient(e *projections.Event, c *telemetry.ClientEvent) {
+	ob := obs{session: e.Session, user: e.User, day: dayOf(c.Time)}
+	switch c.Type {
+	case telemetry.TypeTextChanged, telemetry.TypeFileSaved:
+		if c.File == "" {
+			return
+		}
+		ob.kind = kindSave
+		if c.Type == telemetry.TypeTextChanged {
+			ob.kind = kindText
+		}
+		ob.path, ob.lines, ob.hasLine, ob.text = c.File, c.Lines, c.HasLines, c.Text
+		b.lines[sessionFileKey{e.Session, ob.path}] = lineState{}
+	case telemetry.TypeEditorSwitched:
+		ob.kind, ob.path, ob.rapid = kindSwitch, c.SwitchTo, c.Rapid
+	default:
+		return // stored for activity only
+	}
+	b.obs = append(b.obs, ob)
 }
 
 // dayOf is the UTC day number of t (decision D10).

@@ -5,12 +5,11 @@ package recommendations
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/recommendation"
+	"github.com/devflow/backend/projections"
 )
 
 // Name is the projection's name (checkpoint, WaitFor).
@@ -29,6 +28,12 @@ func (Projection) Name() string     { return Name }
 func (Projection) Version() int     { return Version }
 func (Projection) Tables() []string { return []string{"recommendations"} }
 
+// Handles implements projections.Projection.
+func (Projection) Handles() []string {
+	return []string{recommendation.EventIssued, recommendation.EventExpired, recommendation.EventAccepted,
+		recommendation.EventDismissed, recommendation.EventSnoozed}
+}
+
 // SQL with unqualified names: the engine's search_path picks live or shadow tables.
 const (
 	insertIssued = `INSERT INTO recommendations (id, user_id, session_id, state_type, confidence_score,
@@ -40,16 +45,12 @@ const (
 	updateEnded = `UPDATE recommendations SET user_action = $2, acted_at = $3 WHERE id = $1 AND user_action IS NULL`
 )
 
-// Apply folds a batch. It ignores every event type but the recommendation ones.
-func (Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+// Apply folds a batch of recommendation events.
+func (Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	batch := &pgx.Batch{}
 	for _, e := range events {
-		switch e.Type {
-		case recommendation.EventIssued:
-			var p recommendation.Issued
-			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
-			}
+		switch p := e.Payload.(type) {
+		case *recommendation.Issued:
 			evidence, err := json.Marshal(p.Evidence)
 			if err != nil {
 				return err
@@ -60,15 +61,8 @@ func (Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelo
 			}
 			batch.Queue(insertIssued, p.RecommendationID, p.UserID, session, p.StateType, p.ConfidenceScore,
 				p.RecommendationType, p.RecommendationText, p.Reasoning, string(evidence), p.TriggeredRule, p.Source, p.CreatedAt)
-		default:
-			action, ok := recommendation.ActionOf(e.Type)
-			if !ok {
-				continue
-			}
-			var p recommendation.Ended
-			if err := json.Unmarshal(e.Data, &p); err != nil {
-				return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
-			}
+		case *recommendation.Ended:
+			action, _ := recommendation.ActionOf(e.Type)
 			batch.Queue(updateEnded, p.RecommendationID, string(action), p.At)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/recommendation"
 	"github.com/devflow/backend/infra/testdb"
+	"github.com/devflow/backend/projections"
 	"github.com/devflow/backend/projections/recommendations"
 )
 
@@ -29,8 +30,12 @@ func envelope(id ids.ID, version uint64, e eventlog.EventData) eventlog.Envelope
 
 func apply(t *testing.T, pool *pgxpool.Pool, events []eventlog.Envelope) {
 	t.Helper()
-	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
-		return recommendations.New().Apply(context.Background(), tx, events)
+	decoded, err := projections.Decode(recommendations.New(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		return recommendations.New().Apply(context.Background(), tx, decoded)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
+	"github.com/devflow/backend/projections"
 )
 
 // Name is the projection's name.
@@ -39,6 +39,14 @@ func (p *Projection) Name() string { return Name }
 // Version implements projections.Projection.
 func (p *Projection) Version() int { return Version }
 
+// Handles implements projections.Projection: the session's first event and every
+// client event (each is activity).
+func (p *Projection) Handles() []string {
+	return []string{telemetry.TypeSessionStarted, telemetry.TypeTextChanged, telemetry.TypeFileSaved,
+		telemetry.TypeEditorSwitched, telemetry.TypeDebugSessionStarted, telemetry.TypeTerminalOpened,
+		telemetry.TypeGitActivityObserved}
+}
+
 // Tables implements projections.Projection.
 func (p *Projection) Tables() []string { return []string{"sessions", "active_users"} }
 
@@ -49,15 +57,13 @@ type session struct {
 }
 
 type batch struct {
-	doc   telemetry.Doc
-	o     telemetry.Observation
 	sess  map[ids.ID]*session
 	order []ids.ID
 	users map[ids.ID]time.Time
 }
 
 // Apply folds a batch and writes each changed row once.
-func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Envelope) error {
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
 	var b *batch
 	select {
 	case b = <-p.idle:
@@ -74,38 +80,32 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []eventlog.Env
 		}
 	}()
 
-	err := telemetry.EachSessionEvent(events, func(e *eventlog.Envelope, sid, user ids.ID) error {
-		s := b.sess[sid]
+	for i := range events {
+		e := &events[i]
+		if e.Session.IsNil() {
+			continue // another area's event that happens to share a type name
+		}
+		s := b.sess[e.Session]
 		if s == nil {
 			s = &session{}
-			b.sess[sid] = s
-			b.order = append(b.order, sid)
+			b.sess[e.Session] = s
+			b.order = append(b.order, e.Session)
 		}
-		if e.Type == telemetry.TypeSessionStarted {
-			started, err := telemetry.DecodeSessionStarted(e.Data)
-			if err != nil {
-				return fmt.Errorf("event %s: %w", e.ID, err)
+		switch p := e.Payload.(type) {
+		case *telemetry.SessionStarted:
+			s.owner, s.start = p.Owner, p.StartTime
+		case *telemetry.ClientEvent:
+			at := p.Time
+			if s.owner.IsNil() {
+				s.owner = e.User
 			}
-			s.owner, s.start = started.Owner, started.StartTime
-			return nil
+			if at.After(s.last) {
+				s.last = at
+			}
+			if at.After(b.users[e.User]) {
+				b.users[e.User] = at
+			}
 		}
-		if err := telemetry.Observe(&b.doc, e.Type, e.Data, &b.o); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		at := b.o.Time
-		if s.owner.IsNil() {
-			s.owner = user
-		}
-		if at.After(s.last) {
-			s.last = at
-		}
-		if at.After(b.users[user]) {
-			b.users[user] = at
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sessions: %w", err)
 	}
 	return b.write(ctx, tx)
 }

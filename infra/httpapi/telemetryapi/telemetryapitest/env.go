@@ -253,7 +253,7 @@ func (e *Env) Run(p projections.Projection, batchSize int) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		n, err := projections.Step(ctx, e.Pool, e.Store, p, "public", batchSize)
+		n, err := projections.Step(ctx, e.Pool, e.Store, p, batchSize)
 		if err != nil {
 			e.t.Fatal(err)
 		}
