@@ -217,6 +217,23 @@ func (e *Env) HoldTelemetryProjections() (release func()) {
 			e.t.Fatal(err)
 		}
 		e.t.Cleanup(func() { _ = engine.Stop(context.Background()) })
+		e.Env.Engine = engine // the runners the next hold stops
+	}
+}
+
+// CatchUpAll waits until the metrics, sessions and recommendations projections have
+// processed the whole log.
+func (e *Env) CatchUpAll() {
+	e.t.Helper()
+	e.CatchUp()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.Engine.WaitFor(ctx, projection.Name, head); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -247,5 +264,5 @@ func (e *Env) Do(method, path, credential string, body []byte) telemetryapitest.
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return telemetryapitest.Response{Status: resp.StatusCode, Body: b}
+	return telemetryapitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
