@@ -140,7 +140,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, user ids.ID, mode Mode) (Outco
 
 func (e *Evaluator) evaluate(ctx context.Context, user ids.ID, mode Mode) (Outcome, error) {
 	if err := e.d.Read.CatchUp(ctx); err != nil {
-		return Outcome{}, fmt.Errorf("recommendations read model: %w", err)
+		return Outcome{}, fmt.Errorf("read models: %w", err)
 	}
 	if mode == ModeForce {
 		// Expiry happens whatever the later gates decide (9.2).

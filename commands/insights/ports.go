@@ -5,13 +5,16 @@
 // events.
 //
 // Consistency. Evaluations of one user are serialised across the deployment by a lock
-// held for the whole evaluation (Locker). Inside it the evaluation first waits until
-// the recommendations read model has caught up with the log, so the pending ids it
-// expires and the latest recommendation the cooldown looks at are exact; appends that
-// end a recommendation expect the stream to hold only its issue event, so a user action
-// racing an expiry makes exactly one of them win. After appending, every use case waits
-// until the read model has applied its events before it returns (read-your-writes,
-// contract 5), which works the same with either event-log adapter.
+// held for the whole evaluation (Locker). Inside it the evaluation first waits, bounded,
+// until every read model it decides from (recommendations, sessions, metrics) has passed
+// the log head as it is then, which is no earlier than the request's arrival: the
+// pending ids it expires, the latest recommendation the cooldown looks at, the current
+// session and today's metrics then include everything committed before, the caller's
+// own telemetry too. Past the bound it decides nothing and returns ErrReadModelBehind.
+// Appends that end a recommendation expect the stream to hold only its issue event, so
+// a user action racing an expiry makes exactly one of them win. After appending, every
+// use case waits until the read model has applied its events before it returns
+// (read-your-writes, contract 5), which works the same with either event-log adapter.
 package insights
 
 import (
@@ -32,11 +35,14 @@ type Locker interface {
 	WithUserLock(ctx context.Context, user ids.ID, fn func(ctx context.Context) error) error
 }
 
-// ReadModel is the recommendations read model as the commands need it.
+// ReadModel is the recommendations read model as the commands need it, and the
+// catch-up of every read model an evaluation decides from.
 type ReadModel interface {
-	// CatchUp returns once the read model reflects every event committed before the call.
+	// CatchUp returns once the recommendations, sessions and metrics read models (this
+	// port, Sessions and DailyMetrics) reflect every event committed before the call. It
+	// returns an error wrapping ErrReadModelBehind when they do not within its bound.
 	CatchUp(ctx context.Context) error
-	// WaitFor returns once the read model reflects the log up to pos.
+	// WaitFor returns once the recommendations read model reflects the log up to pos.
 	WaitFor(ctx context.Context, pos eventlog.Position) error
 	// PendingIDs lists the user's pending recommendations.
 	PendingIDs(ctx context.Context, user ids.ID) ([]ids.ID, error)
@@ -68,6 +74,11 @@ type LLM interface {
 
 // ErrNoSession is returned by the demo trigger for a user without any session.
 var ErrNoSession = errors.New("no session")
+
+// ErrReadModelBehind is returned by an evaluation or a demo trigger when a read model it
+// decides from did not catch up with the log in time: nothing was decided or appended,
+// so the caller may retry.
+var ErrReadModelBehind = errors.New("read model behind the log")
 
 // Skip reasons (9.13).
 const (

@@ -21,7 +21,9 @@ import (
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
+	metricsprojection "github.com/devflow/backend/projections/metrics"
 	projection "github.com/devflow/backend/projections/recommendations"
+	sessionsprojection "github.com/devflow/backend/projections/sessions"
 	query "github.com/devflow/backend/queries/recommendations"
 )
 
@@ -94,7 +96,10 @@ func newEnv(t *testing.T, provider insights.Provider, llm insights.LLM) *env {
 	store := postgres.NewEventStore(pool)
 	t.Cleanup(store.Close)
 	log := slog.New(slog.NewTextHandler(testLogOut, nil))
-	engine := projections.NewEngine(pool, store, log, projections.Options{IdleWait: 50 * time.Millisecond}, []projections.Projection{projection.New()})
+	// The sessions and metrics projections run too: the evaluation waits for them,
+	// although the activity fake stands in for their read models.
+	engine := projections.NewEngine(pool, store, log, projections.Options{IdleWait: 50 * time.Millisecond},
+		[]projections.Projection{projection.New(), sessionsprojection.New(), metricsprojection.New(metricsprojection.Options{})})
 	if err := engine.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +107,7 @@ func newEnv(t *testing.T, provider insights.Provider, llm insights.LLM) *env {
 
 	e := &env{pool: pool, store: store, clock: &clock{now: t0}, log: log,
 		act: &activity{sessions: map[ids.ID]insights.Session{}, today: map[ids.ID]insight.Today{}},
-		rm:  infrainsights.NewReadModel(pool, store, engine),
+		rm:  infrainsights.NewReadModel(pool, store, engine, infrainsights.CatchUpLimit),
 	}
 	if e.locker, err = infrainsights.NewLocker(context.Background(), pool, 8); err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func newLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*Locker, error) {
 }
 
 func newReadModel(pool *pgxpool.Pool, store eventlog.Store, engine *projections.Engine) *ReadModel {
-	return NewReadModel(pool, store, engine)
+	return NewReadModel(pool, store, engine, CatchUpLimit)
 }
 
 // provider is the resolved INSIGHTS_PROVIDER with its LLM (nil unless gemini).

@@ -7,6 +7,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -134,12 +135,14 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 type TickResult struct {
 	Leader    bool // false: another replica leads; nothing was done
 	Evaluated int  // users evaluated without error
+	Postponed int  // users not evaluated because a read model was behind the log (logged)
 	Failed    int  // users whose evaluation failed (logged)
 }
 
 // Tick runs one tick: it takes or confirms the leadership and, as the leader,
 // evaluates every user active in the window, at most Concurrency at once. A failure for
-// one user is logged and does not affect the others.
+// one user, or read models too far behind to evaluate them (the next tick will), is
+// logged and does not affect the others.
 func (s *Scheduler) Tick(ctx context.Context) (TickResult, error) {
 	leader, err := s.lead(ctx)
 	if err != nil || !leader {
@@ -167,21 +170,25 @@ func (s *Scheduler) Tick(ctx context.Context) (TickResult, error) {
 			_, err := s.eval.Evaluate(ctx, user, cmdinsights.ModeScheduled)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, cmdinsights.ErrReadModelBehind):
+				res.Postponed++
+				s.log.Warn("scheduled insight evaluation postponed: read models behind the log", "user_id", user.String(), "error", err.Error())
+			case err != nil:
 				res.Failed++
 				if ctx.Err() == nil {
 					s.log.Error("scheduled insight evaluation failed", "user_id", user.String(), "error", err.Error())
 				}
-				return
+			default:
+				res.Evaluated++
 			}
-			res.Evaluated++
 		}()
 	}
 	wg.Wait()
 	if s.cfg.OnTick != nil {
 		s.cfg.OnTick()
 	}
-	s.log.Info("insight scheduler tick", "candidates", len(users), "evaluated", res.Evaluated, "failed", res.Failed)
+	s.log.Info("insight scheduler tick", "candidates", len(users), "evaluated", res.Evaluated, "postponed", res.Postponed, "failed", res.Failed)
 	return res, nil
 }
 

@@ -1,10 +1,13 @@
 package scheduler_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +195,59 @@ func TestScheduler_AFailingUserDoesNotStopTheOthers(t *testing.T) {
 		pending := e.Count(`SELECT count(*) FROM recommendations WHERE user_id = $1 AND user_action IS NULL`, u.ID)
 		if (pending == 1) != (i != 1) {
 			t.Errorf("user %d: %d pending", i, pending)
+		}
+	}
+}
+
+// syncBuffer collects log lines from the scheduler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestScheduler_PostponesUsersWhileTheReadModelsAreBehind(t *testing.T) {
+	// The bound also covers the second user of the tick after the catch-up, whose wait
+	// includes the first user's insight events: short, but not too short for a busy
+	// machine.
+	e := insightstest.New(t, insightstest.Options{CatchUpLimit: time.Second})
+	users := activeUsers(e, 2)
+	logs := &syncBuffer{}
+	s := scheduler.New(e.Pool, e.Evaluator, e.Activity, scheduler.Config{Concurrency: 1}, slog.New(slog.NewTextHandler(logs, nil)))
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	pending := func(u telemetryapitest.User) int {
+		return e.Count(`SELECT count(*) FROM recommendations WHERE user_id = $1 AND user_action IS NULL`, u.ID)
+	}
+
+	release := e.HoldTelemetryProjections()
+	e.Post(users[0], insightstest.Work{Minutes: 40, Added: 1})
+	r, err := s.Tick(context.Background())
+	if err != nil || r.Postponed != 2 || r.Evaluated != 0 || r.Failed != 0 {
+		t.Fatalf("tick while held: %+v, %v", r, err)
+	}
+	if n := strings.Count(logs.String(), "scheduled insight evaluation postponed"); n != 2 {
+		t.Fatalf("%d postponed lines, want one per user:\n%s", n, logs)
+	}
+	for i, u := range users {
+		if n := pending(u); n != 0 {
+			t.Fatalf("user %d: %d pending while the read models were behind", i, n)
+		}
+	}
+
+	release()
+	e.CatchUpAll()
+	if r, err := s.Tick(context.Background()); err != nil || r.Evaluated != 2 || r.Postponed != 0 {
+		t.Fatalf("tick after the catch-up: %+v, %v", r, err)
+	}
+	for i, u := range users {
+		if n := pending(u); n != 1 {
+			t.Fatalf("user %d: %d pending after the catch-up", i, n)
 		}
 	}
 }

@@ -28,8 +28,14 @@ const (
 	demoDeadline     = 9 * time.Second
 )
 
+// retryAfterBehind is the Retry-After, in seconds, of the 503 a trigger answers when a
+// read model it decides from is behind the log: long enough for a lagging projection to
+// drain a burst of telemetry.
+const retryAfterBehind = 5
+
 // The contract's exact sentences.
 const (
+	msgBehind         = "Projection catch-up timed out"
 	msgLimit          = "limit must be a positive integer"
 	msgMode           = "mode must be one of real, force, demo"
 	msgAction         = "action must be one of accepted, dismissed, snoozed"
@@ -243,7 +249,7 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			httpapi.InternalError(w, r, err)
+			triggerFailed(w, r, err)
 			return
 		}
 		httpapi.WriteJSON(w, http.StatusOK, demoBody{Mode: "demo", RecommendationID: id})
@@ -254,7 +260,7 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := h.evaluator.Evaluate(ctx, p.UserID, cmdinsights.Mode(mode))
 	if err != nil {
-		httpapi.InternalError(w, r, err)
+		triggerFailed(w, r, err)
 		return
 	}
 	if out.Skipped {
@@ -262,6 +268,19 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, evaluatedBody{Rule: out.Rule, StateType: out.StateType, RecommendationID: out.RecommendationID})
+}
+
+// triggerFailed answers a trigger that decided nothing: 503 with Retry-After when a
+// read model it decides from is behind the log (answering from it could be wrong), 500
+// otherwise.
+func triggerFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, cmdinsights.ErrReadModelBehind) {
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	httpapi.Logger(r.Context()).Warn("trigger not evaluated: read models behind the log", "error", err.Error())
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterBehind))
+	httpapi.WriteError(w, http.StatusServiceUnavailable, msgBehind)
 }
 
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) {

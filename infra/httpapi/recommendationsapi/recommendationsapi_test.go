@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -311,5 +312,75 @@ func TestTrigger_GeminiOutcomes(t *testing.T) {
 				`{"skipped":false,"rule":"very_long_session","state_type":"normal","recommendation_id":null}`)
 			want(t, e.Do("GET", "/recommendations/pending", u.Token, nil), 200, `{"recommendation":null}`)
 		})
+	}
+}
+
+// deleteHeavy is a short session whose only firing rule comes from today's metrics
+// (delete_heavy_rewriting): a trigger finds it only with both the sessions and the
+// metrics read models up to date.
+var deleteHeavy = insightstest.Work{Minutes: 5, Added: 1, Deleted: 6}
+
+func TestTrigger_WaitsForHeldBackSessionsAndMetrics(t *testing.T) {
+	e := insightstest.New(t, insightstest.Options{})
+	for _, mode := range []string{"real", "force", "demo"} {
+		t.Run(mode, func(t *testing.T) {
+			u := e.NewUser()
+			release := e.HoldTelemetryProjections()
+			e.Post(u, deleteHeavy)
+			if n := e.Count(`SELECT count(*) FROM sessions WHERE owner = $1`, u.ID); n != 0 {
+				t.Fatalf("%d sessions projected while held", n)
+			}
+			answer := make(chan resp, 1)
+			go func() {
+				answer <- e.Do("POST", "/recommendations/trigger", u.Token, []byte(`{"mode":"`+mode+`"}`))
+			}()
+			time.Sleep(300 * time.Millisecond)
+			select {
+			case r := <-answer:
+				t.Fatalf("answered while the sessions and metrics projections were held: %s", r)
+			default:
+			}
+			release()
+			out := decode(t, <-answer, 200)
+			if mode == "demo" {
+				if out["skipped"] != false || out["mode"] != "demo" || out["recommendation_id"] == nil {
+					t.Fatalf("demo %v", out)
+				}
+				return
+			}
+			if out["skipped"] != false || out["rule"] != insight.RuleDeleteHeavyRewriting || out["recommendation_id"] == nil {
+				t.Fatalf("%s: %v", mode, out)
+			}
+		})
+	}
+}
+
+func TestTrigger_StalledReadModelAnswers503(t *testing.T) {
+	e := insightstest.New(t, insightstest.Options{CatchUpLimit: 200 * time.Millisecond})
+	u := e.NewUser()
+	e.Send(u, longSession)
+	demo := decode(t, e.Do("POST", "/recommendations/trigger", u.Token, []byte(`{"mode":"demo"}`)), 200)["recommendation_id"]
+
+	release := e.HoldTelemetryProjections()
+	e.Post(u, longSession)
+	for _, mode := range []string{"real", "force", "demo"} {
+		r := e.Do("POST", "/recommendations/trigger", u.Token, []byte(`{"mode":"`+mode+`"}`))
+		want(t, r, 503, `{"error":"Projection catch-up timed out"}`)
+		if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
+			t.Fatalf("%s: Retry-After %q", mode, r.Header.Get("Retry-After"))
+		}
+	}
+	// Nothing was decided: force expired nothing and demo created nothing.
+	list := decode(t, e.Do("GET", "/recommendations", u.Token, nil), 200)["recommendations"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != demo || list[0].(map[string]any)["user_action"] != nil {
+		t.Fatalf("history %v", list)
+	}
+
+	// Caught up again, the same request evaluates.
+	release()
+	e.CatchUpAll()
+	out := decode(t, e.Do("POST", "/recommendations/trigger", u.Token, []byte(`{"mode":"force"}`)), 200)
+	if out["skipped"] != false || out["rule"] != insight.RuleVeryLongSession || out["recommendation_id"] == demo {
+		t.Fatalf("force after the catch-up: %v", out)
 	}
 }

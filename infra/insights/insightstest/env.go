@@ -31,7 +31,9 @@ import (
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
+	metricsprojection "github.com/devflow/backend/projections/metrics"
 	projection "github.com/devflow/backend/projections/recommendations"
+	sessionsprojection "github.com/devflow/backend/projections/sessions"
 )
 
 // Options tune an Env.
@@ -43,6 +45,9 @@ type Options struct {
 	Thresholds    *insight.Thresholds
 	Cooldown      *recommendation.Cooldown
 	Now           func() time.Time
+	// CatchUpLimit bounds the evaluation's wait for its read models; default the
+	// service's infrainsights.CatchUpLimit.
+	CatchUpLimit time.Duration
 }
 
 // Env is one test's insights service. The telemetry part (ingest, users, Do for
@@ -93,7 +98,11 @@ func NewEvaluator(t testing.TB, pool *pgxpool.Pool, store *postgres.EventStore, 
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = e.Engine.Stop(context.Background()) })
-		e.Read = infrainsights.NewReadModel(pool, store, e.Engine)
+		limit := opts.CatchUpLimit
+		if limit == 0 {
+			limit = infrainsights.CatchUpLimit
+		}
+		e.Read = infrainsights.NewReadModel(pool, store, e.Engine, limit)
 		e.Activity = infrainsights.NewActivity(pool)
 	}
 	locker, err := infrainsights.NewLocker(ctx, pool, infrainsights.LockSlots)
@@ -153,6 +162,15 @@ type Work struct {
 // until the metrics and sessions projections have it. It returns the session id.
 func (e *Env) Send(u telemetryapitest.User, w Work) string {
 	e.t.Helper()
+	session := e.Post(u, w)
+	e.CatchUp()
+	return session
+}
+
+// Post posts one telemetry batch for the user (with their API token) and returns at
+// its 202, without waiting for any projection. It returns the session id.
+func (e *Env) Post(u telemetryapitest.User, w Work) string {
+	e.t.Helper()
 	session := ids.New().String()
 	now := time.Now().UTC()
 	start := now.Add(-time.Duration(w.Minutes) * time.Minute)
@@ -180,8 +198,43 @@ func (e *Env) Send(u telemetryapitest.User, w Work) string {
 	if r.Status != 202 {
 		e.t.Fatalf("telemetry: %s", r)
 	}
-	e.CatchUp()
 	return session
+}
+
+// HoldTelemetryProjections stops the runners of the metrics and sessions projections,
+// as when the replica that leads them stalls, and returns the function that starts
+// them again (on a new engine, as another replica taking over would).
+func (e *Env) HoldTelemetryProjections() (release func()) {
+	e.t.Helper()
+	if err := e.Env.Engine.Stop(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return func() {
+		e.t.Helper()
+		engine := projections.NewEngine(e.Pool, e.Store, telemetryapitest.Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
+			[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
+		if err := engine.Start(context.Background()); err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(func() { _ = engine.Stop(context.Background()) })
+		e.Env.Engine = engine // the runners the next hold stops
+	}
+}
+
+// CatchUpAll waits until the metrics, sessions and recommendations projections have
+// processed the whole log.
+func (e *Env) CatchUpAll() {
+	e.t.Helper()
+	e.CatchUp()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	head, err := e.Store.Head(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.Engine.WaitFor(ctx, projection.Name, head); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // Do sends a request to the recommendation endpoints (credential "" sends none; a
@@ -211,5 +264,5 @@ func (e *Env) Do(method, path, credential string, body []byte) telemetryapitest.
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return telemetryapitest.Response{Status: resp.StatusCode, Body: b}
+	return telemetryapitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }

@@ -172,6 +172,7 @@ func (e *Env) NewUserWithID(id ids.ID) User {
 // Response is an HTTP answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   []byte
 }
 
@@ -210,7 +211,7 @@ func (e *Env) DoType(method, path, credential string, body []byte, contentType s
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return Response{Status: resp.StatusCode, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // CatchUp waits until the running projections have processed the whole log.
