@@ -75,7 +75,7 @@ func TestLoadgen_BaselineRatioLagAndFreshnessInOneRun(t *testing.T) {
 		t.Errorf("%d raw baseline tables left behind", rawTables)
 	}
 
-	if l := rep.Lag; l == nil || l.Errors != 0 || l.DuringRun == nil || l.DuringRun.Seconds == nil || l.AfterRun == nil {
+	if l := rep.Lag; l == nil || l.Errors != 0 || l.DuringRun == nil || l.DuringRun.Seconds == nil || l.AfterSending == nil {
 		t.Fatalf("projection lag not sampled while sending and after: %+v", l)
 	}
 

@@ -278,18 +278,18 @@ func TestLoadgen_EventCountErrorsLagAndRSS(t *testing.T) {
 		t.Errorf("errors by status %v, the server answered 503 %d times", rep.Errors, fake.failed)
 	}
 	l := rep.Lag
-	if l == nil || l.DuringRun == nil || l.AfterRun == nil {
+	if l == nil || l.DuringRun == nil || l.AfterSending == nil {
 		t.Fatalf("projection lag not reported both while sending and after: %+v", l)
 	}
-	for _, p := range []*lagPhase{l.DuringRun, l.AfterRun} {
+	for _, p := range []*lagPhase{l.DuringRun, l.AfterSending} {
 		if p.Events == nil || p.Seconds == nil || p.Events.Max > 3 || p.Seconds.Max > 0.3 {
 			t.Errorf("lag %+v, the server never reported more than 3 events / 0.3 s", p)
 		}
 	}
 	// The fake's lag falls by one a scrape, from 3 to 0: the first sample, taken as
 	// sending starts, sees 3, and sending lasts long enough (0.4 s at -rate) to see 0.
-	if l.DuringRun.Events.Max != 3 || l.AfterRun.Events.Max != 0 {
-		t.Errorf("lag during the run %+v, after it %+v: the phases are mixed up", l.DuringRun.Events, l.AfterRun.Events)
+	if l.DuringRun.Events.Max != 3 || l.AfterSending.Events.Max != 0 {
+		t.Errorf("lag during the run %+v, after it %+v: the phases are mixed up", l.DuringRun.Events, l.AfterSending.Events)
 	}
 	if l.DrainSeconds == nil {
 		t.Errorf("the lag fell to 0 but no drain time was reported: %+v", l)

@@ -46,7 +46,7 @@ type lagReport struct {
 	Errors       int       `json:"errors"`
 	LastError    string    `json:"last_error,omitempty"`
 	DuringRun    *lagPhase `json:"during_run,omitempty"`    // sampled while the clients sent
-	AfterRun     *lagPhase `json:"after_sending,omitempty"` // the drain, and one last sample
+	AfterSending *lagPhase `json:"after_sending,omitempty"` // the drain, and one last sample
 	DrainSeconds *float64  `json:"drain_seconds,omitempty"` // after sending, time to lag 0
 }
 
@@ -137,7 +137,7 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 	defer obs.mu.Unlock()
 	if r.lag != nil {
 		l := &lagReport{Errors: obs.lagErrors,
-			DuringRun: lagPhaseOf(obs.lag[whileSending]), AfterRun: lagPhaseOf(obs.lag[afterSending])}
+			DuringRun: lagPhaseOf(obs.lag[whileSending]), AfterSending: lagPhaseOf(obs.lag[afterSending])}
 		if obs.lastLagErr != nil {
 			l.LastError = obs.lastLagErr.Error()
 		}
@@ -224,7 +224,7 @@ func (rep *report) writeTable(w io.Writer) error {
 			}
 		}
 		lagRows("during the run", l.DuringRun)
-		lagRows("after sending", l.AfterRun)
+		lagRows("after sending", l.AfterSending)
 		if l.DrainSeconds != nil {
 			row("drained after sending", "%.2f s", *l.DrainSeconds)
 		}
