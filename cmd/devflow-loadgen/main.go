@@ -3,10 +3,15 @@
 // per client, mints an API token for each, then sends realistic telemetry batches at a
 // fixed rate or flat out, for a duration or an event count, and reports accepted
 // events/s, request latency percentiles, errors by status and, when told where to look,
-// projection lag and server RSS.
+// projection lag (while sending and after) and server RSS. With -baseline copy it first
+// measures the raw CopyFrom ceiling of the server's own database for the same writers,
+// batch size and duration, and reports accepted events/s as a share of it; with
+// -freshness it times how long an accepted event takes to show on the dashboard.
 //
 //	devflow-loadgen --base-url http://127.0.0.1:3000/api/v1 --users 20 --batch 100 \
 //	    --rate 10000 --duration 60s --lag-url http://127.0.0.1:3000/metrics --pid 1234
+//	devflow-loadgen --users 8 --batch 100 --duration 60s --baseline copy \
+//	    --database-url "$DATABASE_URL" --lag-url http://127.0.0.1:3000/metrics --freshness
 package main
 
 import (
@@ -43,6 +48,8 @@ type options struct {
 	pid         int
 	lagURL      string
 	databaseURL string
+	baseline    string
+	freshness   bool
 	devflowBin  string
 	sample      time.Duration
 	drain       time.Duration
@@ -64,8 +71,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.IntVar(&o.pid, "pid", 0, "server process id: sample its RSS from /proc/PID/status (without it, RSS comes from a Prometheus -lag-url)")
 	fs.StringVar(&o.lagURL, "lag-url", "", "projection lag source: a Prometheus /metrics URL of devFlow, or a URL answering JSON projection status")
-	fs.StringVar(&o.databaseURL, "database-url", "", "projection lag source: run '<devflow-bin> projections status --json' with this DATABASE_URL")
-	fs.StringVar(&o.devflowBin, "devflow-bin", "devflow", "devflow binary for -database-url")
+	fs.StringVar(&o.databaseURL, "database-url", "", "the server's database: for -baseline, and, without -lag-url, the projection lag source (run '<devflow-bin> projections status --json' with this DATABASE_URL)")
+	fs.StringVar(&o.baseline, "baseline", "", "'copy': before the HTTP run, raw pgx CopyFrom of the same rows into a copy of the events table in -database-url (one transaction per batch, -users writers, same -batch and -duration or -events; dropped afterwards), and report accepted/raw")
+	fs.BoolVar(&o.freshness, "freshness", false, "read-after-write probe: every -sample-interval one editor_switch from an extra user, timed from its 202 until GET /metrics/context-switching counts it")
+	fs.StringVar(&o.devflowBin, "devflow-bin", "devflow", "devflow binary for the lag from -database-url")
 	fs.DurationVar(&o.sample, "sample-interval", time.Second, "how often to sample projection lag and RSS")
 	fs.DurationVar(&o.drain, "drain-timeout", 0, "after sending, wait up to this long for the projection lag to reach 0 and report how long it took")
 	fs.Uint64Var(&o.seed, "seed", 0, "workload seed (0: random); session ids are always fresh")
@@ -98,8 +107,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("give -duration or -events: a run must be bounded")
 	case o.sample <= 0 || o.timeout <= 0:
 		return o, errors.New("-sample-interval and -timeout must be positive")
-	case o.lagURL != "" && o.databaseURL != "":
-		return o, errors.New("give one projection lag source: -lag-url or -database-url")
+	case o.baseline != "" && o.baseline != "copy":
+		return o, fmt.Errorf("-baseline %q: the one baseline is 'copy'", o.baseline)
+	case o.baseline != "" && o.databaseURL == "":
+		return o, errors.New("-baseline copy needs -database-url, the server's own database")
+	case o.baseline != "" && o.rate > 0:
+		return o, errors.New("-baseline measures a ceiling: run flat out, without -rate")
 	}
 	return o, nil
 }

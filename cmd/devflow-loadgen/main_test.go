@@ -263,7 +263,7 @@ func TestLoadgen_EventCountErrorsLagAndRSS(t *testing.T) {
 	defer srv.Close()
 
 	rep, _ := runJSON(t, "--base-url", srv.URL+"/api/v1", "--users", "2", "--batch", "64",
-		"--events", "1000", "--lag-url", srv.URL+"/metrics", "--pid", fmt.Sprint(os.Getpid()),
+		"--events", "1000", "--rate", "2500", "--lag-url", srv.URL+"/metrics", "--pid", fmt.Sprint(os.Getpid()),
 		"--sample-interval", "20ms", "--drain-timeout", "5s")
 
 	fake.mu.Lock()
@@ -278,11 +278,18 @@ func TestLoadgen_EventCountErrorsLagAndRSS(t *testing.T) {
 		t.Errorf("errors by status %v, the server answered 503 %d times", rep.Errors, fake.failed)
 	}
 	l := rep.Lag
-	if l == nil || l.Samples == 0 || l.Events == nil || l.Seconds == nil {
-		t.Fatalf("no projection lag in the report: %+v", l)
+	if l == nil || l.DuringRun == nil || l.AfterSending == nil {
+		t.Fatalf("projection lag not reported both while sending and after: %+v", l)
 	}
-	if l.Events.Max > 3 || l.Seconds.Max > 0.3 {
-		t.Errorf("lag max %v events / %v s, the server never reported more than 3 / 0.3", l.Events.Max, l.Seconds.Max)
+	for _, p := range []*lagPhase{l.DuringRun, l.AfterSending} {
+		if p.Events == nil || p.Seconds == nil || p.Events.Max > 3 || p.Seconds.Max > 0.3 {
+			t.Errorf("lag %+v, the server never reported more than 3 events / 0.3 s", p)
+		}
+	}
+	// The fake's lag falls by one a scrape, from 3 to 0: the first sample, taken as
+	// sending starts, sees 3, and sending lasts long enough (0.4 s at -rate) to see 0.
+	if l.DuringRun.Events.Max != 3 || l.AfterSending.Events.Max != 0 {
+		t.Errorf("lag during the run %+v, after it %+v: the phases are mixed up", l.DuringRun.Events, l.AfterSending.Events)
 	}
 	if l.DrainSeconds == nil {
 		t.Errorf("the lag fell to 0 but no drain time was reported: %+v", l)
@@ -339,7 +346,9 @@ func TestLoadgen_RefusesUnboundedOrBadRunsAndReportsSetupFailures(t *testing.T) 
 		{"--base-url", "127.0.0.1:3000"},
 		{"--base-url", "ftp://example.com"},
 		{"--users", "0"},
-		{"--lag-url", "http://127.0.0.1:1/metrics", "--database-url", "postgres://x"},
+		{"--baseline", "copy"},
+		{"--baseline", "raw", "--database-url", "postgres://x"},
+		{"--baseline", "copy", "--database-url", "postgres://x", "--rate", "1000"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 {
@@ -373,5 +382,28 @@ func TestParseStatusJSON_ListOrWrappedWorstProjectionCounts(t *testing.T) {
 	}
 	if _, err := parseStatusJSON([]byte(`[{"name":"metrics"}]`)); err == nil {
 		t.Error("status without lag fields accepted")
+	}
+}
+
+// The freshness poller reads the newest probe counted from the first of top_files
+// (count descending, then path ascending): every probe's path is counted once, so a
+// later probe's path must sort first.
+func TestProbePath_LaterProbesSortFirstAndReadBack(t *testing.T) {
+	var paths []string
+	for n := 1; n <= 12; n++ {
+		p := probePath(n)
+		if got := probeNumber(p); got != n {
+			t.Errorf("probeNumber(%q) = %d, want %d", p, got, n)
+		}
+		paths = append(paths, p)
+	}
+	sorted := slices.Clone(paths)
+	slices.Sort(sorted)
+	slices.Reverse(sorted)
+	if !slices.Equal(sorted, paths) {
+		t.Errorf("paths in probe order %v do not sort newest first", paths)
+	}
+	if probeNumber("src/cart/cart.ts") != 0 {
+		t.Error("a path that is no probe's read as a probe")
 	}
 }

@@ -168,23 +168,41 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
-// observer samples lag and RSS at a fixed interval while the run lasts.
+// observer samples lag and RSS at a fixed interval while the run lasts. Lag samples
+// fall in two phases, reported apart: while the clients send (where the lag target
+// applies), and after sending (the drain, and one last sample).
 type observer struct {
 	source   lagSource
 	pid      int
 	interval time.Duration
 
 	mu         sync.Mutex
-	lagEvents  []float64
-	lagSeconds []float64
+	phase      phase
+	lag        [2]lagSamples // by phase
 	lagErrors  int
 	lastLagErr error
 	rss        []int64
 	rssErr     error
 }
 
+type phase int
+
+const (
+	whileSending phase = iota
+	afterSending
+)
+
+type lagSamples struct{ events, seconds []float64 }
+
 func newObserver(source lagSource, pid int, interval time.Duration) *observer {
 	return &observer{source: source, pid: pid, interval: interval}
+}
+
+// sendingEnded starts the after-sending phase.
+func (o *observer) sendingEnded() {
+	o.mu.Lock()
+	o.phase = afterSending
+	o.mu.Unlock()
 }
 
 func (o *observer) loop(ctx context.Context) {
@@ -215,6 +233,9 @@ func (o *observer) sampleOnce(ctx context.Context) {
 		o.mu.Unlock()
 	}
 	if o.source != nil {
+		o.mu.Lock()
+		ph := o.phase // the phase the sample is taken in, whenever its answer comes
+		o.mu.Unlock()
 		qctx, cancel := context.WithTimeout(ctx, max(o.interval, 5*time.Second))
 		l, err := o.source(qctx)
 		cancel()
@@ -227,10 +248,10 @@ func (o *observer) sampleOnce(ctx context.Context) {
 			o.lastLagErr = err
 		}
 		if l.hasEvents {
-			o.lagEvents = append(o.lagEvents, l.events)
+			o.lag[ph].events = append(o.lag[ph].events, l.events)
 		}
 		if l.hasSeconds {
-			o.lagSeconds = append(o.lagSeconds, l.seconds)
+			o.lag[ph].seconds = append(o.lag[ph].seconds, l.seconds)
 		}
 		if o.pid == 0 && l.hasRSS { // no local process to read: take the server's own figure
 			o.rss = append(o.rss, int64(l.rss))
@@ -244,10 +265,11 @@ func (o *observer) progressText() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var b strings.Builder
-	if n := len(o.lagSeconds); n > 0 {
-		fmt.Fprintf(&b, "  lag %.2fs", o.lagSeconds[n-1])
-	} else if n := len(o.lagEvents); n > 0 {
-		fmt.Fprintf(&b, "  lag %.0f ev", o.lagEvents[n-1])
+	l := o.lag[whileSending]
+	if n := len(l.seconds); n > 0 {
+		fmt.Fprintf(&b, "  lag %.2fs", l.seconds[n-1])
+	} else if n := len(l.events); n > 0 {
+		fmt.Fprintf(&b, "  lag %.0f ev", l.events[n-1])
 	}
 	if n := len(o.rss); n > 0 {
 		fmt.Fprintf(&b, "  rss %.0f MB", float64(o.rss[n-1])/(1<<20))

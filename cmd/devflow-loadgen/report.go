@@ -13,6 +13,10 @@ import (
 
 // report is the run's outcome; its JSON form is the machine-readable output.
 type report struct {
+	// AcceptedToRaw is the headline with a baseline: accepted events/s with the
+	// projections live ÷ the baseline's raw CopyFrom events/s, in the same run.
+	AcceptedToRaw     *float64         `json:"accepted_to_raw_ratio,omitempty"`
+	Baseline          *baselineReport  `json:"baseline,omitempty"`
 	BaseURL           string           `json:"base_url"`
 	Users             int              `json:"users"`
 	BatchSize         int              `json:"batch_size"`
@@ -27,6 +31,7 @@ type report struct {
 	LatencyMS         percentiles      `json:"latency_ms"`
 	Errors            map[string]int64 `json:"errors_by_status"` // status code or "transport"
 	Lag               *lagReport       `json:"projection_lag,omitempty"`
+	Freshness         *freshnessReport `json:"read_after_write,omitempty"`
 	RSS               *rssReport       `json:"server_rss_bytes,omitempty"`
 }
 
@@ -38,12 +43,33 @@ type percentiles struct {
 }
 
 type lagReport struct {
-	Samples      int          `json:"samples"`
-	Errors       int          `json:"errors"`
-	LastError    string       `json:"last_error,omitempty"`
-	Events       *percentiles `json:"events,omitempty"`
-	Seconds      *percentiles `json:"seconds,omitempty"`
-	DrainSeconds *float64     `json:"drain_seconds,omitempty"` // after sending, time to lag 0
+	Errors       int       `json:"errors"`
+	LastError    string    `json:"last_error,omitempty"`
+	DuringRun    *lagPhase `json:"during_run,omitempty"`    // sampled while the clients sent
+	AfterSending *lagPhase `json:"after_sending,omitempty"` // the drain, and one last sample
+	DrainSeconds *float64  `json:"drain_seconds,omitempty"` // after sending, time to lag 0
+}
+
+type lagPhase struct {
+	Samples int          `json:"samples"`
+	Events  *percentiles `json:"events,omitempty"`
+	Seconds *percentiles `json:"seconds,omitempty"`
+}
+
+func lagPhaseOf(s lagSamples) *lagPhase {
+	if len(s.events) == 0 && len(s.seconds) == 0 {
+		return nil
+	}
+	p := &lagPhase{Samples: max(len(s.events), len(s.seconds))}
+	if len(s.events) > 0 {
+		e := percentilesOf(s.events)
+		p.Events = &e
+	}
+	if len(s.seconds) > 0 {
+		sec := percentilesOf(s.seconds)
+		p.Seconds = &sec
+	}
+	return p
 }
 
 type rssReport struct {
@@ -110,17 +136,10 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	if r.lag != nil {
-		l := &lagReport{Samples: max(len(obs.lagEvents), len(obs.lagSeconds)), Errors: obs.lagErrors}
+		l := &lagReport{Errors: obs.lagErrors,
+			DuringRun: lagPhaseOf(obs.lag[whileSending]), AfterSending: lagPhaseOf(obs.lag[afterSending])}
 		if obs.lastLagErr != nil {
 			l.LastError = obs.lastLagErr.Error()
-		}
-		if len(obs.lagEvents) > 0 {
-			p := percentilesOf(obs.lagEvents)
-			l.Events = &p
-		}
-		if len(obs.lagSeconds) > 0 {
-			p := percentilesOf(obs.lagSeconds)
-			l.Seconds = &p
 		}
 		if drainOK {
 			s := drained.Seconds()
@@ -142,6 +161,15 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 	return rep
 }
 
+// setBaseline adds the baseline, when there is one, and the ratio to it.
+func (rep *report) setBaseline(b *baselineReport) {
+	rep.Baseline = b
+	if b != nil && b.EventsPerSecond > 0 {
+		ratio := rep.AcceptedPerSecond / b.EventsPerSecond
+		rep.AcceptedToRaw = &ratio
+	}
+}
+
 func (rep *report) writeJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -155,7 +183,14 @@ func (rep *report) writeTable(w io.Writer) error {
 	if rep.TargetRate > 0 {
 		target = fmt.Sprintf("%.0f events/s", rep.TargetRate)
 	}
+	if rep.AcceptedToRaw != nil {
+		row("accepted / raw CopyFrom", "%.2f (%.0f / %.0f events/s)", *rep.AcceptedToRaw, rep.AcceptedPerSecond, rep.Baseline.EventsPerSecond)
+	}
 	row("target", "%s, %d users, batches of %d, %s", rep.BaseURL, rep.Users, rep.BatchSize, target)
+	if b := rep.Baseline; b != nil {
+		row("baseline: raw CopyFrom", "%.0f events/s (%d events by %d writers in %.1f s, one transaction per batch)",
+			b.EventsPerSecond, b.EventsCopied, b.Writers, b.ElapsedSeconds)
+	}
 	row("elapsed", "%.1f s", rep.ElapsedSeconds)
 	row("requests", "%d", rep.Requests)
 	row("events sent", "%d", rep.EventsSent)
@@ -177,17 +212,34 @@ func (rep *report) writeTable(w io.Writer) error {
 		row("errors", "%s", strings.Join(parts, ", "))
 	}
 	if l := rep.Lag; l != nil {
-		if l.Seconds != nil {
-			row("projection lag p50/p99/max", "%.3f / %.3f / %.3f s", l.Seconds.P50, l.Seconds.P99, l.Seconds.Max)
+		lagRows := func(when string, p *lagPhase) {
+			if p == nil {
+				return
+			}
+			if s := p.Seconds; s != nil {
+				row("projection lag "+when+" p50/p99/max", "%.3f / %.3f / %.3f s (%d samples)", s.P50, s.P99, s.Max, p.Samples)
+			}
+			if e := p.Events; e != nil {
+				row("projection lag (events) "+when+" p50/p99/max", "%.0f / %.0f / %.0f", e.P50, e.P99, e.Max)
+			}
 		}
-		if l.Events != nil {
-			row("projection lag (events) p50/p99/max", "%.0f / %.0f / %.0f", l.Events.P50, l.Events.P99, l.Events.Max)
-		}
+		lagRows("during the run", l.DuringRun)
+		lagRows("after sending", l.AfterSending)
 		if l.DrainSeconds != nil {
 			row("drained after sending", "%.2f s", *l.DrainSeconds)
 		}
 		if l.Errors > 0 {
 			row("lag sampling errors", "%d (last: %s)", l.Errors, l.LastError)
+		}
+	}
+	if f := rep.Freshness; f != nil {
+		if f.MS != nil {
+			row("read-after-write p50/p99/max", "%.0f / %.0f / %.0f ms (%d of %d probes seen)", f.MS.P50, f.MS.P99, f.MS.Max, f.Seen, f.Probes)
+		} else {
+			row("read-after-write", "no probe seen (%d probes)", f.Probes)
+		}
+		if f.Errors > 0 {
+			row("freshness probe errors", "%d (last: %s)", f.Errors, f.LastError)
 		}
 	}
 	if s := rep.RSS; s != nil {

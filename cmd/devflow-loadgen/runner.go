@@ -51,47 +51,76 @@ func newRunner(o options, stderr io.Writer) *runner {
 	return r
 }
 
-// credential is one simulated user's API token.
-type credential struct{ token string }
+// credential is one simulated user: the API token the extension sends telemetry with,
+// and the sign-in the dashboard reads with (the session cookie, or the JWT when the
+// server sets no cookie).
+type credential struct {
+	token   string
+	cookies []*http.Cookie
+	jwt     string
+}
+
+// signIn authenticates req as the dashboard does.
+func (c credential) signIn(req *http.Request) {
+	for _, k := range c.cookies {
+		req.AddCookie(&http.Cookie{Name: k.Name, Value: k.Value})
+	}
+	if len(c.cookies) == 0 {
+		req.Header.Set("Authorization", "Bearer "+c.jwt)
+	}
+}
 
 func (r *runner) run(ctx context.Context) (*report, error) {
 	if r.o.seed == 0 {
 		r.o.seed = rand.Uint64()
 	}
-	creds, err := r.setup(ctx)
+	var idb [4]byte
+	_, _ = crand.Read(idb[:])
+	runID := hex.EncodeToString(idb[:])
+	creds, err := r.setup(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-
-	// stop ends sending (deadline or interrupt); requests already sent are still
-	// answered and counted, so the accepted count matches what the server stored.
-	stop, cancel := context.WithCancel(ctx)
-	if r.o.duration > 0 {
-		stop, cancel = context.WithTimeout(ctx, r.o.duration)
+	var probe *prober
+	if r.o.freshness {
+		cr, err := r.enrol(ctx, "loadgen-"+runID+"-probe@example.com", "loadgen-"+runID+"-password")
+		if err != nil {
+			return nil, fmt.Errorf("setting up the freshness probe's user: %w", err)
+		}
+		probe = newProber(r, cr)
 	}
+	var base *baselineReport
+	if r.o.baseline != "" {
+		if base, err = r.copyBaseline(ctx, runID); err != nil {
+			return nil, err
+		}
+	}
+
+	stop, cancel, budget := r.bounds(ctx)
 	defer cancel()
 
 	obs := newObserver(r.lag, r.o.pid, r.o.sample)
 	obsCtx, stopObs := context.WithCancel(context.Background())
 	obsDone := make(chan struct{})
 	go func() { defer close(obsDone); obs.loop(obsCtx) }()
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		if probe != nil {
+			probe.run(ctx, stop)
+		}
+	}()
 
-	var budget *atomic.Int64
-	if r.o.events > 0 {
-		budget = new(atomic.Int64)
-		budget.Store(r.o.events)
-	}
 	var pace *pacer
 	if r.o.rate > 0 {
 		pace = newPacer(r.o.rate)
 	}
 
 	start := time.Now()
-	simStart := start.Add(-12 * time.Hour)
 	progressDone := r.progress(stop, start, obs)
 	var wg sync.WaitGroup
 	for i, cr := range creds {
-		c := newClient(r.o.seed+uint64(i)*7919, simStart.Add(time.Duration(i)*time.Second))
+		c := r.newClient(i, start)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -101,6 +130,7 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cancel()
+	obs.sendingEnded()
 	<-progressDone
 
 	var drained time.Duration
@@ -108,24 +138,59 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	if r.o.drain > 0 && r.lag != nil {
 		drained, drainOK = r.waitDrained(ctx, r.o.drain)
 	}
+	<-probeDone // its last probes wait for the projections as the drain does
 	stopObs()
 	<-obsDone
 	obs.sampleOnce(ctx) // the state right after the load, however short the run was
-	return r.report(elapsed, obs, drained, drainOK), nil
+	rep := r.report(elapsed, obs, drained, drainOK)
+	rep.setBaseline(base)
+	if probe != nil {
+		rep.Freshness = probe.report()
+	}
+	return rep, nil
+}
+
+// newClient is the simulated extension of user i. Its seed depends only on -seed and
+// i, so the copy baseline's writers generate the very events the HTTP clients send.
+func (r *runner) newClient(i int, now time.Time) *client {
+	simStart := now.Add(-12 * time.Hour)
+	return newClient(r.o.seed+uint64(i)*7919, simStart.Add(time.Duration(i)*time.Second))
+}
+
+// bounds is one phase's sending window: stop ends at -duration (or with ctx), and
+// budget, with -events, holds the events left to send (nil: no count bound). Work
+// already started when stop ends is finished and counted, so that what is reported
+// matches what the server stored.
+func (r *runner) bounds(ctx context.Context) (stop context.Context, cancel context.CancelFunc, budget *atomic.Int64) {
+	stop, cancel = context.WithCancel(ctx)
+	if r.o.duration > 0 {
+		stop, cancel = context.WithTimeout(ctx, r.o.duration)
+	}
+	if r.o.events > 0 {
+		budget = new(atomic.Int64)
+		budget.Store(r.o.events)
+	}
+	return stop, cancel, budget
+}
+
+// take reserves the next batch from budget: -batch events, fewer for the last one, 0
+// once the budget is spent.
+func (r *runner) take(budget *atomic.Int64) int {
+	n := r.o.batch
+	if budget != nil {
+		if left := budget.Add(-int64(n)); left < 0 {
+			n = max(n+int(left), 0)
+		}
+	}
+	return n
 }
 
 // send is one client's loop: it ends when stop is done or the event budget is spent.
 func (r *runner) send(stop context.Context, c *client, cr credential, budget *atomic.Int64, pace *pacer) {
 	for stop.Err() == nil {
-		n := r.o.batch
-		if budget != nil {
-			left := budget.Add(-int64(n))
-			if left < 0 {
-				n += int(left) // the last batch takes what is left
-				if n <= 0 {
-					return
-				}
-			}
+		n := r.take(budget)
+		if n == 0 {
+			return
 		}
 		if pace != nil && !pace.wait(stop, n) {
 			return
@@ -247,10 +312,7 @@ func (p *pacer) wait(ctx context.Context, n int) bool {
 // setup registers one user per client and mints an API token for each, as an operator
 // would with curl: register (which sets the session cookie), then POST /auth/tokens with
 // that cookie. bcrypt makes registration slow by design, so it runs a few at a time.
-func (r *runner) setup(ctx context.Context) ([]credential, error) {
-	var idb [4]byte
-	_, _ = crand.Read(idb[:])
-	runID := hex.EncodeToString(idb[:])
+func (r *runner) setup(ctx context.Context, runID string) ([]credential, error) {
 	creds := make([]credential, r.o.users)
 	errs := make([]error, r.o.users)
 	sem := make(chan struct{}, 4)
@@ -290,18 +352,11 @@ func (r *runner) enrol(ctx context.Context, email, password string) (credential,
 		Token string `json:"token"`
 	}
 	_ = json.Unmarshal(body, &reg)
-	cookies := resp.Cookies()
-	if len(cookies) == 0 && reg.Token == "" {
+	cred := credential{cookies: resp.Cookies(), jwt: reg.Token}
+	if len(cred.cookies) == 0 && cred.jwt == "" {
 		return credential{}, fmt.Errorf("POST /auth/register: no session cookie and no token in the answer")
 	}
-	resp, body, err = r.postJSON(ctx, "/auth/tokens", map[string]string{"name": "devflow-loadgen"}, func(req *http.Request) {
-		for _, c := range cookies {
-			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-		}
-		if len(cookies) == 0 {
-			req.Header.Set("Authorization", "Bearer "+reg.Token)
-		}
-	})
+	resp, body, err = r.postJSON(ctx, "/auth/tokens", map[string]string{"name": "devflow-loadgen"}, cred.signIn)
 	if err != nil {
 		return credential{}, err
 	}
@@ -314,7 +369,8 @@ func (r *runner) enrol(ctx context.Context, email, password string) (credential,
 	if err := json.Unmarshal(body, &tok); err != nil || tok.Token == "" {
 		return credential{}, fmt.Errorf("POST /auth/tokens: no token in the answer: %.200s", body)
 	}
-	return credential{token: tok.Token}, nil
+	cred.token = tok.Token
+	return cred, nil
 }
 
 func (r *runner) postJSON(ctx context.Context, path string, v any, decorate func(*http.Request)) (*http.Response, []byte, error) {

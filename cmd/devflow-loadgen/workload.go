@@ -456,16 +456,21 @@ func (c *client) snapshot() sessionSnapshot {
 	}
 }
 
-// batch returns the JSON body of a flush of n events.
-func (c *client) batch(n int, sentAt time.Time) ([]byte, error) {
+// flush is the client's next n events in the envelope that sends them.
+func (c *client) flush(n int, sentAt time.Time) envelope {
 	events := make([]event, n)
 	for i := range events {
 		events[i] = c.next()
 	}
-	return json.Marshal(envelope{
+	return envelope{
 		Workspace:        c.workspace,
 		MachineTimestamp: sentAt.UTC().Format(timeLayout),
 		Session:          c.snapshot(),
 		Events:           events,
-	})
+	}
+}
+
+// batch returns the JSON body of a flush of n events.
+func (c *client) batch(n int, sentAt time.Time) ([]byte, error) {
+	return json.Marshal(c.flush(n, sentAt))
 }
