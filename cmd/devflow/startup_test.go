@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/devflow/backend/infra/pgharness"
 	"github.com/devflow/backend/infra/testdb"
 )
@@ -28,14 +26,9 @@ func TestServe_FailedStartPrintsOneLine(t *testing.T) {
 	takenPort := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
 
 	unmigratable := testdb.New(t) // goose's table gone: migration 1 meets its own tables
-	conn, err := pgx.Connect(context.Background(), unmigratable)
-	if err != nil {
+	if _, err := connect(t, unmigratable).Exec(context.Background(), "DROP TABLE goose_db_version"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(context.Background(), "DROP TABLE goose_db_version"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
 
 	// A data directory holding something else: the private cluster refuses it. Not a
 	// t.TempDir (0700): as root the cluster would move out of it and start.
