@@ -303,3 +303,16 @@ func TestRestart_KeepsCommittedDataAndPort(t *testing.T) {
 		t.Fatalf("after the restart: %q", v)
 	}
 }
+
+func TestGravest_PicksTheLineThatSaysWhy(t *testing.T) {
+	for _, c := range []struct{ tail, pgCtl, want string }{
+		{"2026-12-03 LOG:  starting PostgreSQL 15\n2026-12-03 FATAL:  could not map anonymous shared memory\n2026-12-03 LOG:  database system is shut down",
+			"", "2026-12-03 FATAL:  could not map anonymous shared memory"},
+		{"2026-12-03 LOG:  starting\n2026-12-03 LOG:  database system is shut down", "", "2026-12-03 LOG:  database system is shut down"},
+		{"", "pg_ctl: could not start server\nExamine the log output.\n", "pg_ctl: could not start server Examine the log output."},
+	} {
+		if got := gravest(c.tail, c.pgCtl); got != c.want {
+			t.Errorf("gravest(%q, %q) = %q, want %q", c.tail, c.pgCtl, got, c.want)
+		}
+	}
+}
