@@ -29,7 +29,6 @@ import (
 // engine with every projection of the feature areas.
 var data = fx.Options(
 	logging.Module,
-	fx.WithLogger(logging.FxLogger),
 	fx.Provide(
 		provideDatabaseURL,
 		providePool,

@@ -35,7 +35,11 @@ func provideDatabaseURL(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (D
 	cluster, err := pgharness.Start(ctx, pgharness.Options{DataDir: cfg.DataDir, Logger: log})
 	if errors.Is(err, pgharness.ErrDataDirInUse) {
 		// A running `devflow serve` owns the cluster: CLI commands use it as it is.
-		return attachRunning(cfg.DataDir)
+		dir, _, err := pgharness.ResolveDataDir(cfg.DataDir)
+		if err != nil {
+			return "", err
+		}
+		return attachRunning(dir)
 	}
 	if err != nil {
 		return "", fmt.Errorf("private PostgreSQL: %w", err)
@@ -49,18 +53,20 @@ func provideDatabaseURL(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (D
 	return DatabaseURL(cluster.URL("devflow")), nil
 }
 
-// providePool migrates (unless MIGRATE_ON_START=false) and opens the pool.
+// providePool opens the pool and migrates (unless MIGRATE_ON_START=false). Connecting
+// first tells an unreachable database apart from a failed migration.
 func providePool(lc fx.Lifecycle, url DatabaseURL, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if cfg.MigrateOnStart {
-		if err := postgres.Migrate(ctx, string(url), log); err != nil {
-			return nil, err
-		}
-	}
 	pool, err := postgres.NewPool(ctx, string(url))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("database: %w; check DATABASE_URL (or DB_*) and that the server is up", err)
+	}
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(ctx, string(url), log); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("database: %w; each migration is all or nothing, so fix the cause and start again", err)
+		}
 	}
 	lc.Append(fx.StopHook(pool.Close))
 	return pool, nil

@@ -132,7 +132,7 @@ func Load(getenv func(string) string) (Config, Warnings, error) {
 
 	c.JWTSecret = getenv("JWT_SECRET")
 	if c.JWTSecret == "" {
-		l.fail("JWT_SECRET is required")
+		l.fail("JWT_SECRET is required: set it to a long random secret (make run sets a development-only one)")
 	}
 	c.CORSAllowedOrigins = splitList(getenv("CORS_ALLOWED_ORIGINS"))
 

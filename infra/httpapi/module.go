@@ -49,7 +49,7 @@ func Serve(p ServeParams) {
 			// Listen here rather than in the goroutine so a taken port fails start-up.
 			ln, err := net.Listen("tcp", ":"+strconv.Itoa(p.Config.Port))
 			if err != nil {
-				return fmt.Errorf("httpapi: listen on PORT %d: %w", p.Config.Port, err)
+				return fmt.Errorf("httpapi: listen on PORT %d: %w; set PORT to a free port or stop what holds it", p.Config.Port, err)
 			}
 			addr := ln.Addr().String()
 			p.API.listenAddr.Store(addr)

@@ -1,6 +1,6 @@
 // Package logging builds devFlow's structured logger: log/slog with a JSON handler, one
 // object per line. It also logs the start-up configuration (redacted by config.Config's
-// LogValue) and the configuration warnings, and routes fx's own events through slog.
+// LogValue) and the configuration warnings.
 package logging
 
 import (
@@ -11,7 +11,6 @@ import (
 
 	"github.com/devflow/backend/infra/config"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxevent"
 )
 
 // New returns a JSON logger writing to w at level ("debug", "info", "warn", "error"; any
@@ -32,8 +31,7 @@ func New(w io.Writer, level string) *slog.Logger {
 }
 
 // Module provides the *slog.Logger (stdout, LOG_LEVEL) and logs the configuration and
-// its warnings once at start-up. Use it together with fx.WithLogger(FxLogger) so fx's own
-// events are JSON too.
+// its warnings once at start-up.
 var Module = fx.Module("logging",
 	fx.Provide(func(c config.Config) *slog.Logger { return New(os.Stdout, c.LogLevel) }),
 	fx.Invoke(func(p startupParams) { LogStartup(p.Logger, p.Config, p.Warnings) }),
@@ -54,13 +52,4 @@ func LogStartup(logger *slog.Logger, c config.Config, warnings config.Warnings) 
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-}
-
-// FxLogger adapts the logger for fx.WithLogger. fx's own events are routine, so they are
-// logged at debug level; errors stay errors.
-func FxLogger(logger *slog.Logger) fxevent.Logger {
-	l := &fxevent.SlogLogger{Logger: logger}
-	l.UseLogLevel(slog.LevelDebug)
-	l.UseErrorLevel(slog.LevelError)
-	return l
 }

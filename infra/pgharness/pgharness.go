@@ -10,6 +10,8 @@ package pgharness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,20 +61,23 @@ type Options struct {
 
 // Cluster is a running private PostgreSQL server.
 type Cluster struct {
-	dataDir string
-	port    int
-	bin     binaries
-	acct    *account
-	log     *slog.Logger
+	dataDir   string
+	port      int
+	ephemeral bool
+	bin       binaries
+	acct      *account
+	log       *slog.Logger
 
 	mu   sync.Mutex
 	lock *os.File // flock on <DataDir>.lock while this process owns the cluster; nil once stopped
 }
 
 // Start starts a cluster in opts.DataDir, initialising the folder first if it holds no
-// cluster. A server left running in it by a killed previous run is restarted; a
-// folder in use by another live process gives ErrDataDirInUse. Missing server
-// binaries give an error wrapping ErrBinariesMissing that says how to install them.
+// cluster. As root, when the postgres user cannot reach opts.DataDir, the cluster is
+// kept in a folder of its own under /var/lib/devflow instead (logged; DataDir says
+// where). A server left running in it by a killed previous run is restarted; a folder
+// in use by another live process gives ErrDataDirInUse. Missing server binaries give an
+// error wrapping ErrBinariesMissing that says how to install them.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	log := opts.Logger
 	if log == nil {
@@ -88,30 +94,77 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	dataDir, moved, err := resolveDataDir(acct, opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(dataDir), 0o755); err != nil {
-		return nil, err
+	if moved {
+		log.Info("the postgres user cannot reach the data directory, so the cluster is kept in a folder of its own",
+			"data_dir", opts.DataDir, "cluster_dir", dataDir)
 	}
-	// The server's working directory is the resolved path; compare against that.
-	parent, err := filepath.EvalSymlinks(filepath.Dir(dataDir))
-	if err != nil {
-		return nil, err
-	}
-	dataDir = filepath.Join(parent, filepath.Base(dataDir))
 
 	lock, err := lockDataDir(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dataDir: dataDir, bin: bin, acct: acct, log: log, lock: lock}
+	c := &Cluster{dataDir: dataDir, ephemeral: opts.Ephemeral, bin: bin, acct: acct, log: log, lock: lock}
 	if err := c.start(ctx, opts); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("start PostgreSQL in %s: %w", dataDir, err)
 	}
 	return c, nil
+}
+
+// fallbackRoot holds, as root, the clusters whose data directory the postgres user
+// cannot reach: one folder per data directory, named by a hash of its path.
+const fallbackRoot = "/var/lib/devflow"
+
+// ResolveDataDir returns the absolute folder that holds the cluster of dataDir (see
+// Start), creating the folder above it; moved reports that it is not dataDir itself.
+func ResolveDataDir(dataDir string) (dir string, moved bool, err error) {
+	acct, err := clusterAccount()
+	if err != nil {
+		return "", false, err
+	}
+	return resolveDataDir(acct, dataDir)
+}
+
+// resolveDataDir is dataDir made absolute, symbolic links resolved (the server's working
+// directory is the resolved path; clearStalePID compares against it). When acct (the
+// postgres user root runs the cluster as) cannot enter a folder above it, the usual case
+// of a project under a 0700 /root, it is a folder under fallbackRoot instead, the same
+// for the same dataDir on every start, so the data is kept between runs.
+func resolveDataDir(acct *account, dataDir string) (string, bool, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", false, err
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", false, err
+	}
+	abs = filepath.Join(parent, filepath.Base(abs))
+	if acct.checkReachable(abs) == nil {
+		return abs, false, nil
+	}
+	sum := sha256.Sum256([]byte(abs))
+	home := filepath.Join(fallbackRoot, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return "", false, err
+	}
+	for _, dir := range []string{fallbackRoot, home} { // past the umask: the postgres user must enter them
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return "", false, err
+		}
+	}
+	moved := filepath.Join(home, "pgdata")
+	if err := acct.checkReachable(moved); err != nil {
+		return "", false, err
+	}
+	return moved, true, nil
 }
 
 // Port is the TCP port the server listens on (127.0.0.1).
@@ -163,10 +216,27 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return err
 }
 
-func (c *Cluster) start(ctx context.Context, opts Options) error {
-	if err := c.acct.checkReachable(c.dataDir); err != nil {
+// Restart stops the server (fast mode: open sessions are ended, every committed
+// transaction is kept), leaves it down for downtime, and starts it again on the same
+// port: an outage for tests of recovery.
+func (c *Cluster) Restart(ctx context.Context, downtime time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil {
+		return errors.New("pgharness: Restart of a stopped cluster")
+	}
+	if err := c.stopServer(ctx); err != nil {
 		return err
 	}
+	select {
+	case <-time.After(downtime):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return c.launch(ctx, c.port, c.ephemeral)
+}
+
+func (c *Cluster) start(ctx context.Context, opts Options) error {
 	out, err := c.acct.run(ctx, c.bin.postgres, "--version")
 	if err != nil {
 		return err
@@ -304,7 +374,22 @@ func (c *Cluster) launch(ctx context.Context, port int, ephemeral bool) error {
 	if strings.Contains(tail, "could not bind") || strings.Contains(tail, "could not create any TCP/IP sockets") {
 		return fmt.Errorf("%w: %d", errPortTaken, port)
 	}
-	return fmt.Errorf("pg_ctl start: %w: %s\nserver log (%s):\n%s", err, strings.TrimSpace(string(out)), logPath, tail)
+	return fmt.Errorf("pg_ctl start: %w: %s (the whole server log is in %s)", err, gravest(tail, string(out)), logPath)
+}
+
+// gravest is the line of the server log that best says why the server did not start:
+// its last FATAL or PANIC line, else its last line, else pg_ctl's own output.
+func gravest(logTail, pgCtlOutput string) string {
+	lines := strings.Split(logTail, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "FATAL:") || strings.Contains(lines[i], "PANIC:") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return last
+	}
+	return strings.Join(strings.Fields(pgCtlOutput), " ")
 }
 
 func (c *Cluster) ensureInclude() error {

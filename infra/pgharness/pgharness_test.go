@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,16 +245,74 @@ func TestMajorVersion(t *testing.T) {
 	}
 }
 
-func TestStart_AsRootExplainsUnreachableDataDir(t *testing.T) {
+func TestStart_AsRootKeepsClusterOfUnreachableDataDirInItsOwnFolder(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("only root runs the cluster as another user")
+		t.Skip("not root: the cluster runs as this user, who can reach the data directory")
 	}
-	closed := filepath.Join(testDir(t), "closed")
+	t.Parallel()
+	closed := filepath.Join(testDir(t), "closed") // like /root: mode 0700, closed to the postgres user
 	if err := os.Mkdir(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Start(context.Background(), Options{DataDir: filepath.Join(closed, "pgdata"), Ephemeral: true})
-	if err == nil || !strings.Contains(err.Error(), "not reachable by the \"postgres\" user") {
-		t.Fatalf("Start under a 0700 folder as root: %v", err)
+	requested := filepath.Join(closed, "pgdata")
+	dir, moved, err := ResolveDataDir(requested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !moved || filepath.Dir(filepath.Dir(dir)) != fallbackRoot {
+		t.Fatalf("ResolveDataDir(%s) = %s, moved %v; want a folder under %s", requested, dir, moved, fallbackRoot)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(dir)) }) // runs after the clusters' Stop
+
+	c := start(t, requested)
+	if c.DataDir() != dir {
+		t.Fatalf("cluster in %s, want %s", c.DataDir(), dir)
+	}
+	conn := connect(t, c.URL("postgres"))
+	exec1(t, conn, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('first run')")
+	conn.Close(context.Background())
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(requested); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the unreachable data directory was created: %v", err)
+	}
+
+	again := start(t, requested) // the next start finds the same cluster
+	if v := queryString(t, connect(t, again.URL("postgres")), "SELECT v FROM kept"); v != "first run" {
+		t.Fatalf("second start: %q", v)
+	}
+}
+
+func TestRestart_KeepsCommittedDataAndPort(t *testing.T) {
+	t.Parallel()
+	c := start(t, filepath.Join(testDir(t), "pgdata"))
+	port := c.Port()
+	conn := connect(t, c.URL("postgres"))
+	exec1(t, conn, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('committed')")
+	if err := c.Restart(context.Background(), 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), "SELECT 1"); err == nil {
+		t.Fatal("a session from before the restart still works: the server was not restarted")
+	}
+	if c.Port() != port {
+		t.Fatalf("port %d after the restart, want %d", c.Port(), port)
+	}
+	if v := queryString(t, connect(t, c.URL("postgres")), "SELECT v FROM kept"); v != "committed" {
+		t.Fatalf("after the restart: %q", v)
+	}
+}
+
+func TestGravest_PicksTheLineThatSaysWhy(t *testing.T) {
+	for _, c := range []struct{ tail, pgCtl, want string }{
+		{"2026-12-03 LOG:  starting PostgreSQL 15\n2026-12-03 FATAL:  could not map anonymous shared memory\n2026-12-03 LOG:  database system is shut down",
+			"", "2026-12-03 FATAL:  could not map anonymous shared memory"},
+		{"2026-12-03 LOG:  starting\n2026-12-03 LOG:  database system is shut down", "", "2026-12-03 LOG:  database system is shut down"},
+		{"", "pg_ctl: could not start server\nExamine the log output.\n", "pg_ctl: could not start server Examine the log output."},
+	} {
+		if got := gravest(c.tail, c.pgCtl); got != c.want {
+			t.Errorf("gravest(%q, %q) = %q, want %q", c.tail, c.pgCtl, got, c.want)
+		}
 	}
 }
