@@ -62,11 +62,11 @@ func addWidth(w, start, end int64) int64 {
 	if end < start {
 		return w
 	}
-	return capLines(AddSaturating(w, AddSaturating(subSaturating(end, start), 1)))
+	return capLines(addSaturating(w, addSaturating(subSaturating(end, start), 1)))
 }
 
-// AddSaturating is a+b, or the int64 bound it would pass: counts saturate, never wrap.
-func AddSaturating(a, b int64) int64 {
+// addSaturating is a+b, or the int64 bound it would pass: counts saturate, never wrap.
+func addSaturating(a, b int64) int64 {
 	s := a + b
 	switch {
 	case a > 0 && b > 0 && s < 0:
@@ -85,7 +85,7 @@ func subSaturating(a, b int64) int64 {
 		}
 		return a - b // a < 0: a − (−2^63) fits
 	}
-	return AddSaturating(a, -b)
+	return addSaturating(a, -b)
 }
 
 // capLines limits one event's count to 0..MaxEventLines.
@@ -143,7 +143,7 @@ func countDelta(tc TextChange, d int64) Lines {
 		return Lines{Deleted: capLines(max(subSaturating(0, d), 1))}
 	case tc.CharsAdded > 0 && tc.CharsDeleted > 0:
 		w := capLines(tc.Width)
-		return Lines{Deleted: w, Added: capLines(max(AddSaturating(w, d), 1))}
+		return Lines{Deleted: w, Added: capLines(max(addSaturating(w, d), 1))}
 	}
 	return Lines{}
 }

@@ -141,8 +141,8 @@ func TestLineCounting_SaturatesAtTheInt64Edges(t *testing.T) {
 		{top, bottom, -1}, {top - 1, 1, top}, {bottom + 1, -1, bottom}, {MaxEventLines, MaxEventLines, 2 * MaxEventLines},
 	}
 	for _, c := range sums {
-		if got := AddSaturating(c.a, c.b); got != c.want {
-			t.Errorf("AddSaturating(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
+		if got := addSaturating(c.a, c.b); got != c.want {
+			t.Errorf("addSaturating(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
 		}
 	}
 	for _, c := range []struct{ a, b, want int64 }{{0, bottom, top}, {-1, bottom, top}, {bottom, 1, bottom}, {top, -1, top}, {5, 3, 2}} {

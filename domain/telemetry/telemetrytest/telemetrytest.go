@@ -88,6 +88,16 @@ func EditorSwitch(session string, at time.Time, from, to string, rapid bool) Eve
 	return e
 }
 
+// Set sets the value at path (keys of nested objects) in e and returns e.
+func Set(e Event, v any, path ...string) Event {
+	m := e
+	for _, k := range path[:len(path)-1] {
+		m = m[k].(map[string]any)
+	}
+	m[path[len(path)-1]] = v
+	return e
+}
+
 // FileSave is a file_save event.
 func FileSave(session string, at time.Time, path string, lines int) Event {
 	e := base("file_save", session, at)
