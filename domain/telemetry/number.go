@@ -165,10 +165,10 @@ func (v Value) Int() (n int64, ok bool) {
 	switch {
 	case !d.neg && u > math.MaxInt64:
 		return math.MaxInt64, true
-	case d.neg && u > 1<<63:
+	case d.neg && u >= 1<<63: // −2^63 itself, or beyond
 		return math.MinInt64, true
 	case d.neg:
-		return int64(-u), true // two's complement: also right for u = 2^63
+		return -int64(u), true
 	}
 	return int64(u), true
 }
