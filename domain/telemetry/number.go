@@ -180,12 +180,6 @@ func saturated(neg bool) int64 {
 	return math.MaxInt64
 }
 
-// Float returns the value of a number node (±Inf when out of range).
-func (v Value) Float() float64 {
-	f, _ := strconv.ParseFloat(string(v.Raw()), 64)
-	return f
-}
-
 // IsInteger reports whether v is a number without a fractional part.
 func (v Value) IsInteger() bool {
 	if !v.Is(KindNumber) {
