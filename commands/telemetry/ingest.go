@@ -81,6 +81,7 @@ type Result struct {
 type IngestHandler struct {
 	store     Store
 	validator Validator
+	limits    telemetry.Limits // the validator's, for the quick check
 	mode      Mode
 	now       func() time.Time
 	owners    idCache // session → its owner
@@ -107,7 +108,7 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 	if now == nil {
 		now = time.Now
 	}
-	return &IngestHandler{store: store, validator: validator, mode: mode, now: now,
+	return &IngestHandler{store: store, validator: validator, limits: validator.Limits(), mode: mode, now: now,
 		owners: idCache{m: map[ids.ID]ids.ID{}}, lastSession: idCache{m: map[ids.ID]ids.ID{}},
 		scratch: make(chan *scratch, maxIdleScratch)}
 }
@@ -315,7 +316,7 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, body
 	p.reset(bodyBytes, len(events))
 	for j, ev := range events {
 		i := first + j
-		checked, ok := telemetry.QuickCheck(ev)
+		checked, ok := h.limits.QuickCheck(ev)
 		var details []Detail
 		if !ok {
 			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
@@ -386,7 +387,7 @@ func (h *IngestHandler) stream(ctx context.Context, caller Caller, b *requestBod
 		}
 		p.reset(len(b.body), len(events))
 		for _, ev := range events {
-			c, ok := telemetry.QuickCheck(ev)
+			c, ok := h.limits.QuickCheck(ev)
 			if !ok || c.SessionID != session || !storable(ev) {
 				yield(eventlog.EventData{}, errNotStreamable)
 				return

@@ -32,6 +32,9 @@ type Validator interface {
 	// Event validates events[index] against the schema of its type; instance paths
 	// are rooted at the payload ("/events/<index>/...").
 	Event(event any, index int) []Detail
+	// Limits are the schemas' bounds of event values, for the quick check that
+	// settles the usual event without the validator.
+	Limits() telemetry.Limits
 }
 
 // QuarantineRecord is an invalid event set aside (decision D15).

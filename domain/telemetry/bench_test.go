@@ -25,7 +25,7 @@ func BenchmarkIngestCPU(b *testing.B) {
 		}
 		arena = arena[:0]
 		for _, ev := range d.Root().Get("events").Elements() {
-			if _, ok := telemetry.QuickCheck(ev); !ok {
+			if _, ok := tt.Limits.QuickCheck(ev); !ok {
 				b.Fatal("invalid")
 			}
 			if _, ok := ev.Storable(); !ok {

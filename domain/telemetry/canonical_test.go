@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -196,5 +197,42 @@ func TestValue_NumbersAndPointers(t *testing.T) {
 	}
 	if !d.Root().Get("a").Is(KindArray) || d.Root().Get("a").Len() != 7 {
 		t.Error("array length")
+	}
+}
+
+// Int is exact within int64 and saturates outside it, whatever the notation.
+func TestValue_IntAtTheInt64Edges(t *testing.T) {
+	cases := map[string]int64{
+		"9223372036854775807":     math.MaxInt64,
+		"9223372036854775806":     math.MaxInt64 - 1,
+		"9223372036854775808":     math.MaxInt64,
+		"99999999999999999999":    math.MaxInt64,
+		"-9223372036854775808":    math.MinInt64,
+		"-9223372036854775807":    math.MinInt64 + 1,
+		"-9223372036854775809":    math.MinInt64,
+		"922337203685477580.7e1":  math.MaxInt64,
+		"9.223372036854775806e18": math.MaxInt64 - 1,
+		"9223372036854775806.9":   math.MaxInt64 - 1,
+		"-9223372036854775807.9":  math.MinInt64 + 1,
+		"1e18":                    1e18,
+		"1e19":                    math.MaxInt64,
+		"-1e19":                   math.MinInt64,
+		"1e30":                    math.MaxInt64,
+		"1e999999999999":          math.MaxInt64,
+		"-1e999999999999":         math.MinInt64,
+		"1e-999999999999":         0,
+		"123456789012345678":      123456789012345678,
+		"1234567890123456789":     1234567890123456789,
+		"-0.9":                    0,
+		"240.0":                   240,
+	}
+	for src, want := range cases {
+		var d Doc
+		if err := d.Parse([]byte(src)); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := d.Root().Int(); !ok || got != want {
+			t.Errorf("%s: Int = %d, %v; want %d", src, got, ok, want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package telemetry
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Line counting (decision D25). The extension never sends how many lines an edit
 // inserted: per text_change it sends characters added and deleted, the replaced line
@@ -39,8 +42,11 @@ func (f Formula) String() string { return fmt.Sprintf("v%d", int(f)) }
 // Range is a replaced range of the pre-edit document, 1-based and inclusive.
 type Range struct{ Start, End int64 }
 
-// maxWidth caps widths so absurd client numbers cannot overflow the sums.
-const maxWidth = 1 << 40
+// MaxEventLines caps what one event can count (its width, its explicit counts, its
+// lines added or deleted), so that no client number can overflow the sums of the read
+// models: it is above anything a valid event reaches (a test holds it to the schema's
+// bounds), and only events stored before the bounds were enforced can hit it.
+const MaxEventLines = 1 << 40
 
 // Width is the V1 width of ranges: Σ(end−start+1) over ranges with end ≥ start.
 func Width(ranges []Range) int64 {
@@ -51,20 +57,39 @@ func Width(ranges []Range) int64 {
 	return w
 }
 
+// addWidth adds a range's width to w, saturating at MaxEventLines.
 func addWidth(w, start, end int64) int64 {
 	if end < start {
 		return w
 	}
-	d := end - start + 1
-	if d <= 0 || d > maxWidth { // overflowed or absurd
-		d = maxWidth
-	}
-	w += d
-	if w > maxWidth {
-		w = maxWidth
-	}
-	return w
+	return capLines(addSaturating(w, addSaturating(subSaturating(end, start), 1)))
 }
+
+// addSaturating is a+b, or the int64 bound it would pass: counts saturate, never wrap.
+func addSaturating(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}
+
+// subSaturating is a−b, or the int64 bound it would pass.
+func subSaturating(a, b int64) int64 {
+	if b == math.MinInt64 {
+		if a >= 0 {
+			return math.MaxInt64
+		}
+		return a - b // a < 0: a − (−2^63) fits
+	}
+	return addSaturating(a, -b)
+}
+
+// capLines limits one event's count to 0..MaxEventLines.
+func capLines(n int64) int64 { return min(max(n, 0), MaxEventLines) }
 
 // TextChange is what the formulas read from one text_change event.
 type TextChange struct {
@@ -84,14 +109,14 @@ type TextChange struct {
 type Lines struct{ Added, Deleted int64 }
 
 // Count applies the formula. prevLines is the file's previous line count in the same
-// session, when hasPrev.
+// session, when hasPrev. Both counts are within 0..MaxEventLines.
 func (f Formula) Count(tc TextChange, prevLines int64, hasPrev bool) Lines {
 	if f == V2 {
 		if tc.HasExplicit {
-			return Lines{Added: tc.ExplicitAdded, Deleted: tc.ExplicitDeleted}
+			return Lines{Added: capLines(tc.ExplicitAdded), Deleted: capLines(tc.ExplicitDeleted)}
 		}
 		if hasPrev && tc.HasFileLines {
-			return countDelta(tc, tc.FileLines-prevLines)
+			return countDelta(tc, subSaturating(tc.FileLines, prevLines))
 		}
 	}
 	return countV1(tc)
@@ -99,23 +124,26 @@ func (f Formula) Count(tc TextChange, prevLines int64, hasPrev bool) Lines {
 
 func countV1(tc TextChange) Lines {
 	var l Lines
+	w := capLines(tc.Width)
 	if tc.CharsAdded > 0 {
-		l.Added = tc.Width
+		l.Added = w
 	}
 	if tc.CharsDeleted > 0 {
-		l.Deleted = tc.Width
+		l.Deleted = w
 	}
 	return l
 }
 
+// countDelta is V2 from the change d of the file's line count.
 func countDelta(tc TextChange, d int64) Lines {
 	switch {
 	case tc.CharsAdded > 0 && tc.CharsDeleted <= 0:
-		return Lines{Added: max(d, 1)}
+		return Lines{Added: capLines(max(d, 1))}
 	case tc.CharsDeleted > 0 && tc.CharsAdded <= 0:
-		return Lines{Deleted: max(-d, 1)}
+		return Lines{Deleted: capLines(max(subSaturating(0, d), 1))}
 	case tc.CharsAdded > 0 && tc.CharsDeleted > 0:
-		return Lines{Deleted: tc.Width, Added: max(tc.Width+d, 1)}
+		w := capLines(tc.Width)
+		return Lines{Deleted: w, Added: capLines(max(addSaturating(w, d), 1))}
 	}
 	return Lines{}
 }

@@ -1,6 +1,9 @@
 package telemetry
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestLineCounting_V1AndV2(t *testing.T) {
 	type prev struct {
@@ -79,5 +82,72 @@ func TestParseFormula(t *testing.T) {
 	}
 	if _, err := ParseFormula("v3"); err == nil {
 		t.Error("v3 accepted")
+	}
+}
+
+// Client numbers at the int64 edges never wrap: a sum saturates, and one event counts
+// at most MaxEventLines.
+func TestLineCounting_SaturatesAtTheInt64Edges(t *testing.T) {
+	const top, bottom = math.MaxInt64, math.MinInt64
+	widths := []struct {
+		name   string
+		ranges []Range
+		want   int64
+	}{
+		{"−max..max", []Range{{-top, top}}, MaxEventLines},
+		{"min..max", []Range{{bottom, top}}, MaxEventLines},
+		{"max..max", []Range{{top, top}}, 1},
+		{"min..min", []Range{{bottom, bottom}}, 1},
+		{"0..max", []Range{{0, top}}, MaxEventLines},
+		{"two ranges each just under the cap", []Range{{1, MaxEventLines - 1}, {1, MaxEventLines - 1}}, MaxEventLines},
+		{"reversed extreme range", []Range{{top, bottom}}, 0},
+	}
+	for _, c := range widths {
+		if got := Width(c.ranges); got != c.want {
+			t.Errorf("width of %s = %d, want %d", c.name, got, c.want)
+		}
+	}
+
+	counts := []struct {
+		name      string
+		tc        TextChange
+		prevLines int64
+		hasPrev   bool
+		want      Lines
+	}{
+		{"explicit max int64", TextChange{CharsAdded: 1, ExplicitAdded: top, ExplicitDeleted: top, HasExplicit: true}, 0, false,
+			Lines{MaxEventLines, MaxEventLines}},
+		{"explicit min int64", TextChange{CharsAdded: 1, ExplicitAdded: bottom, ExplicitDeleted: bottom, HasExplicit: true}, 0, false,
+			Lines{0, 0}},
+		{"file from 0 to max int64 lines", TextChange{CharsAdded: 1, Width: 1, FileLines: top, HasFileLines: true}, 0, true,
+			Lines{Added: MaxEventLines}},
+		{"file from max int64 to min int64 lines", TextChange{CharsDeleted: 1, Width: 1, FileLines: bottom, HasFileLines: true}, top, true,
+			Lines{Deleted: MaxEventLines}},
+		{"file from min int64 to max int64 lines, replaced", TextChange{CharsAdded: 1, CharsDeleted: 1, Width: top, FileLines: top, HasFileLines: true}, bottom, true,
+			Lines{Added: MaxEventLines, Deleted: MaxEventLines}},
+		{"file from max int64 to min int64 lines, replaced", TextChange{CharsAdded: 1, CharsDeleted: 1, Width: 5, FileLines: bottom, HasFileLines: true}, top, true,
+			Lines{Added: 1, Deleted: 5}},
+		{"width max int64 in v1", TextChange{CharsAdded: 1, CharsDeleted: 1, Width: top}, 0, false,
+			Lines{MaxEventLines, MaxEventLines}},
+	}
+	for _, c := range counts {
+		if got := V2.Count(c.tc, c.prevLines, c.hasPrev); got != c.want {
+			t.Errorf("%s: v2 = %+v, want %+v", c.name, got, c.want)
+		}
+	}
+
+	sums := []struct{ a, b, want int64 }{
+		{top, 1, top}, {top, top, top}, {bottom, -1, bottom}, {bottom, bottom, bottom},
+		{top, bottom, -1}, {top - 1, 1, top}, {bottom + 1, -1, bottom}, {MaxEventLines, MaxEventLines, 2 * MaxEventLines},
+	}
+	for _, c := range sums {
+		if got := addSaturating(c.a, c.b); got != c.want {
+			t.Errorf("addSaturating(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+	for _, c := range []struct{ a, b, want int64 }{{0, bottom, top}, {-1, bottom, top}, {bottom, 1, bottom}, {top, -1, top}, {5, 3, 2}} {
+		if got := subSaturating(c.a, c.b); got != c.want {
+			t.Errorf("subSaturating(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
+		}
 	}
 }

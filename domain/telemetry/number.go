@@ -114,8 +114,9 @@ func isPlainInteger(raw []byte) bool {
 	return string(raw) != "-0"
 }
 
-// Int returns the value of a number node as an int64, saturating outside the int64
-// range and truncating any fraction toward zero. ok is false for a non-number.
+// Int returns the value of a number node as an int64, exactly within the int64 range
+// and saturating outside it, truncating any fraction toward zero. ok is false for a
+// non-number.
 func (v Value) Int() (n int64, ok bool) {
 	if !v.Is(KindNumber) {
 		return 0, false
@@ -146,35 +147,37 @@ func (v Value) Int() (n int64, ok bool) {
 	}
 	var buf [32]byte
 	d := parseDecimal(raw, buf[:0])
-	if len(d.digits) == 0 || d.exp < 0 && -d.exp >= int64(len(d.digits)) {
-		return 0, true // zero or |x| < 1
-	}
-	if d.exp >= 0 && int64(len(d.digits))+d.exp <= 18 {
-		for _, c := range d.digits {
-			n = n*10 + int64(c-'0')
-		}
-		for range d.exp {
-			n *= 10
-		}
-		if d.neg {
-			n = -n
-		}
-		return n, true
-	}
-	f := v.Float()
+	whole := int64(len(d.digits)) + d.exp // digits before the decimal point
 	switch {
-	case f >= math.MaxInt64:
-		return math.MaxInt64, true
-	case f <= math.MinInt64:
-		return math.MinInt64, true
+	case whole <= 0:
+		return 0, true // zero or |x| < 1
+	case whole > 19:
+		return saturated(d.neg), true // |x| ≥ 10^19 > 2^63
 	}
-	return int64(f), true
+	// At most 19 digits: below 10^19, which fits a uint64.
+	var u uint64
+	for i := range whole {
+		u *= 10
+		if i < int64(len(d.digits)) {
+			u += uint64(d.digits[i] - '0')
+		}
+	}
+	switch {
+	case !d.neg && u > math.MaxInt64:
+		return math.MaxInt64, true
+	case d.neg && u >= 1<<63: // −2^63 itself, or beyond
+		return math.MinInt64, true
+	case d.neg:
+		return -int64(u), true
+	}
+	return int64(u), true
 }
 
-// Float returns the value of a number node (±Inf when out of range).
-func (v Value) Float() float64 {
-	f, _ := strconv.ParseFloat(string(v.Raw()), 64)
-	return f
+func saturated(neg bool) int64 {
+	if neg {
+		return math.MinInt64
+	}
+	return math.MaxInt64
 }
 
 // IsInteger reports whether v is a number without a fractional part.

@@ -42,7 +42,7 @@ func Observe(doc *Doc, eventType string, data []byte, o *Observation) error {
 		return ErrNotClientEvent
 	}
 	var buf [64]byte
-	t, err := ParseTimestamp(ts.StrBytes(buf[:0]))
+	t, err := parseDateTime(ts.StrBytes(buf[:0]))
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,39 @@ import (
 	"time"
 )
 
-// ErrTimestamp is returned for text that is not a contract date-time (4.5).
-var ErrTimestamp = errors.New("not a date-time")
+// Errors of ParseTimestamp.
+var (
+	// ErrTimestamp is text that is not a contract date-time (4.5).
+	ErrTimestamp = errors.New("not a date-time")
+	// ErrTimestampRange is a date-time outside the years 1970–9999 in UTC.
+	ErrTimestampRange = errors.New("date-time outside the years 1970–9999 UTC")
+)
+
+// The contract's date-times lie in the years 1970–9999 once converted to UTC: no
+// editor's clock is earlier, and a later instant has no four-digit year to be written
+// with (nor a JSON form in Go).
+var (
+	firstInstant = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	pastLast     = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // ParseTimestamp parses a contract date-time (4.5): YYYY-MM-DD, then T, t or a space,
 // HH:MM:SS, optional fractional seconds, and a mandatory zone Z, z or ±HH:MM. The date
-// must exist. A leap second (:60, allowed by RFC 3339 at 23:59 UTC) is read as the last
-// instant of its minute so it stays in its own UTC day.
+// must exist, and the instant lie in the years 1970–9999 in UTC. A leap second (:60,
+// allowed by RFC 3339 at 23:59 UTC) is read as the last instant of its minute so it
+// stays in its own UTC day. It is the one parser of date-times: the quick check and the
+// schemas' date-time format both use it.
 func ParseTimestamp(s []byte) (time.Time, error) {
+	t, err := parseDateTime(s)
+	if err == nil && (t.Before(firstInstant) || !t.Before(pastLast)) {
+		return time.Time{}, ErrTimestampRange
+	}
+	return t, err
+}
+
+// parseDateTime is ParseTimestamp without the range of years, for the events stored
+// before the range was enforced: their time is still their time.
+func parseDateTime(s []byte) (time.Time, error) {
 	if len(s) < 20 {
 		return time.Time{}, ErrTimestamp
 	}

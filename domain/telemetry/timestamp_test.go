@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -17,6 +18,10 @@ func TestParseTimestamp(t *testing.T) {
 		"2024-02-29T12:00:00.123456789Z": "2024-02-29T12:00:00.123456789Z",
 		"2016-12-31T23:59:60Z":           "2016-12-31T23:59:59.999999999Z",
 		"2017-01-01T00:59:60+01:00":      "2016-12-31T23:59:59.999999999Z",
+		"1970-01-01T00:00:00Z":           "1970-01-01T00:00:00Z",
+		"1969-12-31T23:30:00-01:00":      "1970-01-01T00:30:00Z",
+		"9999-12-31T23:59:59.999999999Z": "9999-12-31T23:59:59.999999999Z",
+		"9999-12-31T23:59:60Z":           "9999-12-31T23:59:59.999999999Z",
 	}
 	for in, want := range ok {
 		got, err := ParseTimestamp([]byte(in))
@@ -38,5 +43,24 @@ func TestParseTimestamp(t *testing.T) {
 		if _, err := ParseTimestamp([]byte(in)); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// The years 1970–9999 are checked in UTC, after the offset is applied.
+func TestParseTimestamp_OutsideTheYears1970To9999UTC(t *testing.T) {
+	for _, in := range []string{
+		"1969-12-31T23:59:59.999999999Z", "1970-01-01T00:30:00+01:00", "0000-01-01T00:00:00+01:00", "0000-01-01T00:00:00Z",
+		"9999-12-31T23:59:59-23:59", "9999-12-31T23:30:00-01:00",
+	} {
+		if _, err := ParseTimestamp([]byte(in)); !errors.Is(err, ErrTimestampRange) {
+			t.Errorf("%s: %v, want ErrTimestampRange", in, err)
+		}
+	}
+	// An event stored before the range was enforced keeps its time in the read models.
+	var d Doc
+	var o Observation
+	if err := Observe(&d, TypeFileSaved, []byte(`{"event":{"timestamp":"1960-05-01T00:00:00Z"}}`), &o); err != nil ||
+		o.Time.Format(time.RFC3339) != "1960-05-01T00:00:00Z" {
+		t.Fatalf("stored 1960 event observed at %v, %v", o.Time, err)
 	}
 }

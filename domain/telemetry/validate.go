@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/devflow/backend/domain/ids"
 )
@@ -13,14 +14,29 @@ type Checked struct {
 	Time       time.Time // timestamp
 }
 
+// Limits are the bounds openapi.yaml puts on telemetry values (its Telemetry* schemas
+// and the most affected_line_ranges), as QuickCheck enforces them. infra reads them
+// from the schema at start-up, so the numbers are written in one place only.
+type Limits struct {
+	Path, Name                  int    // longest path and name, in code points
+	LineRanges                  int    // most affected_line_ranges of one text_change
+	Count                       Bounds // counts of lines, changes and files
+	Size                        Bounds // characters and bytes
+	LineNumber                  Bounds
+	DurationMs, DurationSeconds Bounds
+}
+
+// Bounds is an inclusive range of numbers.
+type Bounds struct{ Min, Max int64 }
+
 // QuickCheck is a fast, allocation-free validity check of one client event against the
-// event schemas of the contract (4.2–4.4). It answers true only when it is sure the
-// event is valid; anything unusual (an invalid event, a number written with a fraction
-// or an exponent, escapes in a checked string) answers false and the caller falls back
-// to the generic JSON-schema validator, which also produces the error details. The
+// event schemas of the contract (4.2–4.4) and their bounds. It answers true only when
+// it is sure the event is valid; anything unusual (an invalid event, a number written
+// with an exponent, escapes in a checked string) answers false and the caller falls
+// back to the generic JSON-schema validator, which also produces the error details. The
 // fast path therefore never has to reproduce error messages, only validity; a test
 // compares it with the schemas of openapi.yaml.
-func QuickCheck(ev Value) (Checked, bool) {
+func (l *Limits) QuickCheck(ev Value) (Checked, bool) {
 	var c Checked
 	if !ev.Is(KindObject) {
 		return c, false
@@ -32,7 +48,7 @@ func QuickCheck(ev Value) (Checked, bool) {
 		return c, false
 	}
 	c.ClientType = knownClientType(t.StrBytes(nil))
-	if c.ClientType == "" || !plainString(f[2]) {
+	if c.ClientType == "" || !l.name(f[2]) {
 		return c, false
 	}
 	var ok bool
@@ -44,23 +60,23 @@ func QuickCheck(ev Value) (Checked, bool) {
 	}
 	switch c.ClientType {
 	case ClientFileSave:
-		ok = isFileMeta(f[4])
+		ok = l.isFileMeta(f[4])
 	case ClientTextChange:
-		ok = isFileMeta(f[4]) && isTextMetrics(f[5])
+		ok = l.isFileMeta(f[4]) && l.isTextMetrics(f[5])
 	case ClientEditorSwitch:
-		ok = isSwitchMetrics(f[5]) && isSwitchEnd(f[6]) && isSwitchEnd(f[7])
+		ok = l.isSwitchMetrics(f[5]) && l.isSwitchEnd(f[6]) && l.isSwitchEnd(f[7])
 	case ClientDebugSessionStart:
 		var d [3]Value
 		f[8].fields([]string{"name", "type", "launch_configuration_name"}, d[:])
-		ok = f[8].Is(KindObject) && plainString(d[0]) && plainString(d[1]) && optString(d[2])
+		ok = f[8].Is(KindObject) && l.name(d[0]) && l.name(d[1]) && optional(d[2], l.name)
 	case ClientTerminalOpen:
 		var d [2]Value
 		f[9].fields([]string{"name", "shell_type"}, d[:])
-		ok = f[9].Is(KindObject) && plainString(d[0]) && optString(d[1])
+		ok = f[9].Is(KindObject) && l.name(d[0]) && optional(d[1], l.path)
 	case ClientGitActivity:
 		var d [2]Value
 		f[10].fields([]string{"changed_files_count", "branch"}, d[:])
-		ok = f[10].Is(KindObject) && plainInteger(d[0]) && optString(d[1])
+		ok = f[10].Is(KindObject) && l.Count.holdsInteger(d[0]) && optional(d[1], l.path)
 	}
 	return c, ok
 }
@@ -87,7 +103,26 @@ func Identify(ev Value) (Checked, error) {
 
 func plainString(v Value) bool { return v.Is(KindString) }
 
-func optString(v Value) bool { return !v.Exists() || v.Is(KindString) }
+func (l *Limits) path(v Value) bool { return shortString(v, l.Path) }
+
+func (l *Limits) name(v Value) bool { return shortString(v, l.Name) }
+
+// shortString accepts a string of at most max code points; one with escapes that might
+// be longer is left to the schema validator.
+func shortString(v Value, max int) bool {
+	if !v.Is(KindString) {
+		return false
+	}
+	text := v.Raw()
+	text = text[1 : len(text)-1]
+	if len(text) <= max { // every code point takes a byte at least
+		return true
+	}
+	return v.n().flags&flagEscaped == 0 && utf8.RuneCount(text) <= max
+}
+
+// optional accepts a missing value or one check accepts.
+func optional(v Value, check func(Value) bool) bool { return !v.Exists() || check(v) }
 
 // plainInteger accepts integers written without fraction or exponent; others are left
 // to the schema validator.
@@ -103,10 +138,6 @@ func plainInteger(v Value) bool {
 	return true
 }
 
-func optInteger(v Value) bool { return !v.Exists() || plainInteger(v) }
-
-func isBool(v Value) bool { return v.Is(KindTrue) || v.Is(KindFalse) }
-
 func plainNumber(v Value) bool {
 	if !v.Is(KindNumber) {
 		return false
@@ -118,6 +149,29 @@ func plainNumber(v Value) bool {
 	}
 	return true
 }
+
+// holdsInteger is plainInteger within b.
+func (b Bounds) holdsInteger(v Value) bool {
+	if !plainInteger(v) {
+		return false
+	}
+	n, _ := v.Int() // saturated beyond int64, so outside b too
+	return b.Min <= n && n <= b.Max
+}
+
+// holdsNumber is plainNumber within b.
+func (b Bounds) holdsNumber(v Value) bool {
+	if !plainNumber(v) {
+		return false
+	}
+	n, _ := v.Int() // truncated toward zero: a fraction lies strictly between n−1 and n+1
+	if v.IsInteger() {
+		return b.Min <= n && n <= b.Max
+	}
+	return b.Min < n && n < b.Max
+}
+
+func isBool(v Value) bool { return v.Is(KindTrue) || v.Is(KindFalse) }
 
 func timestampOf(v Value) (time.Time, bool) {
 	if !v.Is(KindString) || v.n().flags&flagEscaped != 0 {
@@ -178,27 +232,27 @@ func unhex(c byte) (byte, bool) {
 
 var fileKeys = [...]string{"path", "name", "absolute_path", "extension", "language", "workspace", "lines", "size_bytes"}
 
-func isFileMeta(f Value) bool {
+func (l *Limits) isFileMeta(f Value) bool {
 	if !f.Is(KindObject) {
 		return false
 	}
 	var v [len(fileKeys)]Value
 	f.fields(fileKeys[:], v[:])
-	return plainString(v[0]) && optString(v[1]) && optString(v[2]) && optString(v[3]) &&
-		optString(v[4]) && optString(v[5]) && optInteger(v[6]) && optInteger(v[7])
+	return l.path(v[0]) && optional(v[1], l.name) && optional(v[2], l.path) && optional(v[3], l.name) &&
+		optional(v[4], l.name) && optional(v[5], l.name) && optional(v[6], l.Count.holdsInteger) && optional(v[7], l.Size.holdsInteger)
 }
 
 var textMetricKeys = [...]string{"characters_added", "characters_deleted", "change_count", "edit_duration_ms",
-	"is_large_paste", "is_possible_rewrite", "is_possible_undo_cycle", "affected_line_ranges"}
+	"is_large_paste", "is_possible_rewrite", "is_possible_undo_cycle", "affected_line_ranges", "lines_added", "lines_deleted"}
 
-func isTextMetrics(m Value) bool {
+func (l *Limits) isTextMetrics(m Value) bool {
 	if !m.Is(KindObject) {
 		return false
 	}
 	var v [len(textMetricKeys)]Value
 	m.fields(textMetricKeys[:], v[:])
-	if !(plainInteger(v[0]) && plainInteger(v[1]) && plainInteger(v[2]) && plainInteger(v[3]) &&
-		isBool(v[4]) && isBool(v[5]) && isBool(v[6])) {
+	if !(l.Size.holdsInteger(v[0]) && l.Size.holdsInteger(v[1]) && l.Count.holdsInteger(v[2]) && l.DurationMs.holdsInteger(v[3]) &&
+		isBool(v[4]) && isBool(v[5]) && isBool(v[6]) && optional(v[8], l.Count.holdsInteger) && optional(v[9], l.Count.holdsInteger)) {
 		return false
 	}
 	r := v[7]
@@ -208,29 +262,29 @@ func isTextMetrics(m Value) bool {
 	if !r.Is(KindArray) {
 		return false
 	}
-	for _, e := range r.Elements() {
+	for i, e := range r.Elements() {
 		var se [2]Value
 		e.fields([]string{"start", "end"}, se[:])
-		if !e.Is(KindObject) || !plainInteger(se[0]) || !plainInteger(se[1]) {
+		if i == l.LineRanges || !e.Is(KindObject) || !l.LineNumber.holdsInteger(se[0]) || !l.LineNumber.holdsInteger(se[1]) {
 			return false
 		}
 	}
 	return true
 }
 
-func isSwitchMetrics(m Value) bool {
+func (l *Limits) isSwitchMetrics(m Value) bool {
 	var v [3]Value
 	m.fields([]string{"switch_interval_seconds", "is_cross_module_switch", "is_rapid_context_switching"}, v[:])
-	return m.Is(KindObject) && plainNumber(v[0]) && isBool(v[1]) && isBool(v[2])
+	return m.Is(KindObject) && l.DurationSeconds.holdsNumber(v[0]) && isBool(v[1]) && isBool(v[2])
 }
 
-func isSwitchEnd(e Value) bool {
+func (l *Limits) isSwitchEnd(e Value) bool {
 	if !e.Exists() {
 		return true
 	}
 	var v [3]Value
 	e.fields([]string{"file", "language", "module"}, v[:])
-	return e.Is(KindObject) && optString(v[0]) && optString(v[1]) && optString(v[2])
+	return e.Is(KindObject) && optional(v[0], l.path) && optional(v[1], l.name) && optional(v[2], l.path)
 }
 
 // knownClientType returns the constant for one of the six client types, "" otherwise

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"math/big"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -130,6 +132,8 @@ func compileKeyword(key string, val any, schema map[string]any) checker {
 			}
 			return len(arr) <= limit
 		}
+	case "minimum", "maximum":
+		return compileBound(key, val)
 	case "minLength", "maxLength":
 		limit, ok := intValue(val)
 		if !ok {
@@ -182,6 +186,61 @@ func compileKeyword(key string, val any, schema map[string]any) checker {
 		return func(v any) bool { return validate(v) == nil }
 	}
 	return nil
+}
+
+// compileBound checks minimum or maximum. The bounds of openapi.yaml are integers, so
+// the usual plain integer is compared without big.Rat.
+func compileBound(key string, val any) checker {
+	n, ok := val.(json.Number)
+	if !ok {
+		return nil
+	}
+	limit, err := n.Int64()
+	if err != nil {
+		return nil
+	}
+	exact := new(big.Rat).SetInt64(limit)
+	holds := func(c int) bool {
+		if key == "minimum" {
+			return c >= 0
+		}
+		return c <= 0
+	}
+	return func(v any) bool {
+		var r *big.Rat
+		switch n := v.(type) {
+		case json.Number:
+			if i, plain := plainInt64(string(n)); plain {
+				return holds(cmp.Compare(i, limit))
+			}
+			r, _ = new(big.Rat).SetString(string(n))
+		case float64:
+			r = new(big.Rat).SetFloat64(n)
+		default:
+			return true // not a number: the keyword does not apply
+		}
+		// A number big.Rat cannot hold is left to the general validator.
+		return r != nil && holds(r.Cmp(exact))
+	}
+}
+
+// plainInt64 reads an integer of at most 18 digits written without fraction or exponent.
+func plainInt64(s string) (int64, bool) {
+	digits := strings.TrimPrefix(s, "-")
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var i int64
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		i = i*10 + int64(c-'0')
+	}
+	if len(digits) < len(s) {
+		i = -i
+	}
+	return i, true
 }
 
 func compileType(val any) checker {
@@ -247,19 +306,10 @@ func isNumber(v any) bool {
 func isInteger(v any) bool {
 	switch n := v.(type) {
 	case json.Number:
-		s := string(n)
-		digits := s
-		if len(digits) > 0 && digits[0] == '-' {
-			digits = digits[1:]
-		}
-		plain := len(digits) > 0
-		for i := 0; i < len(digits) && plain; i++ {
-			plain = digits[i] >= '0' && digits[i] <= '9'
-		}
-		if plain {
+		if _, plain := plainInt64(string(n)); plain {
 			return true // the common case, without big.Rat
 		}
-		r, ok := new(big.Rat).SetString(s)
+		r, ok := new(big.Rat).SetString(string(n))
 		return ok && r.IsInt()
 	case float64:
 		return !math.IsInf(n, 0) && n == math.Trunc(n)

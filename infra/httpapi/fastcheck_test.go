@@ -24,7 +24,8 @@ func TestChecker_RefusesUnknownKeywords(t *testing.T) {
 	for _, schema := range []string{
 		`{"type":"string","pattern":"^a"}`,
 		`{"type":"object","additionalProperties":false}`,
-		`{"type":"number","minimum":1}`,
+		`{"type":"number","exclusiveMinimum":1}`,
+		`{"type":"number","maximum":1.5}`,
 		`{"oneOf":[{"type":"string"}]}`,
 		`{"format":"hostname"}`,
 		`{"enum":[1,2]}`,
@@ -44,6 +45,13 @@ var replacements = []string{
 	`"alice@example.com"`, `"@example.com"`, `"1234567"`, `"12345678"`, `"ab"`, `"abc"`,
 	`"` + strings.Repeat("x", 64) + `"`, `"` + strings.Repeat("x", 65) + `"`, `"` + strings.Repeat("é", 51) + `"`,
 	`"text_change"`, `"file_save"`, `"editor_switch"`, `"debug_session_start"`, `"terminal_open"`, `"git_activity"`, `"unknown"`,
+	// At and beyond the bounds of telemetry values.
+	`"1970-01-01T00:00:00Z"`, `"1969-12-31T23:59:59.999Z"`, `"0000-01-01T00:00:00+01:00"`, `"9999-12-31T23:59:59-23:59"`,
+	`"` + strings.Repeat("n", 255) + `"`, `"` + strings.Repeat("n", 256) + `"`, `"` + strings.Repeat("é", 256) + `"`,
+	`"` + strings.Repeat("p", 4096) + `"`, `"` + strings.Repeat("p", 4097) + `"`, `"` + strings.Repeat(`\u00e9`, 4097) + `"`,
+	`10000000`, `10000001`, `10000000.0`, `1e7`, `1.0000001e7`, `4294967296`, `4294967297`,
+	`315360000`, `315360000.5`, `315359999.5`, `-315360000`, `-315360000.5`, `315360000000`, `315360000001`, `-315360000001`,
+	`9223372036854775807`, `-9223372036854775808`, `99999999999999999999`, `1e30`, `-1e30`, `1e400`,
 }
 
 // mutations returns doc with each position deleted or replaced by each replacement.

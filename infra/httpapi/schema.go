@@ -19,6 +19,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
+
+	"github.com/devflow/backend/domain/telemetry"
 )
 
 // openAPIDocument is the service's OpenAPI description, served at /api/v1/openapi.yaml
@@ -61,6 +63,7 @@ type Detail struct {
 type Schemas struct {
 	byName       map[string]compiledSchema
 	eventSchemas map[string]string // event type -> schema name
+	limits       telemetry.Limits
 }
 
 type compiledSchema struct {
@@ -130,6 +133,9 @@ func CompileSchemas() (*Schemas, error) {
 			return nil, fmt.Errorf("httpapi: compile %s: %w", name, err)
 		}
 		s.byName[name] = compiledSchema{schema: sch, location: loc, fast: compileChecker(jsonDefs[component])}
+	}
+	if s.limits, err = readLimits(jsonDefs); err != nil {
+		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
 	}
 	return s, nil
 }
@@ -384,102 +390,19 @@ func escapePointer(t string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(t)
 }
 
-// validateDateTime is the contract's date-time (4.5): JSON Schema's date-time, but the
-// separator may also be a space. YYYY-MM-DD, 'T'/'t'/' ', HH:MM:SS, optional fraction,
-// then 'Z', 'z' or ±HH:MM; the date must exist; a leap second only at 23:59:60 UTC.
-// Hand-written rather than a regexp because telemetry checks two per event.
+// validateDateTime is the contract's date-time (4.5), read by the parser the ingest
+// uses: JSON Schema's date-time, but the separator may also be a space, and the instant
+// lies in the years 1970–9999 in UTC.
 func validateDateTime(v any) error {
 	s, ok := v.(string)
 	if !ok {
 		return nil
 	}
-	errBad := errNotDateTime
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
-		return errBad
-	}
-	if sep := s[10]; sep != 'T' && sep != 't' && sep != ' ' {
-		return errBad
-	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	h, ok4 := digits(s[11:13])
-	mi, ok5 := digits(s[14:16])
-	sec, ok6 := digits(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return errBad
-	}
-	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
-		return errInvalidDate
-	}
-	if h > 23 || mi > 59 || sec > 60 {
-		return errTimeRange
-	}
-	rest := s[19:]
-	if len(rest) > 0 && rest[0] == '.' {
-		n := 1
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n == 1 {
-			return errBad
-		}
-		rest = rest[n:]
-	}
-	offset := 0
-	switch {
-	case rest == "Z" || rest == "z":
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
-		zh, okh := digits(rest[1:3])
-		zm, okm := digits(rest[4:6])
-		if !okh || !okm || zh > 23 || zm > 59 {
-			return fmt.Errorf("zone offset out of range")
-		}
-		offset = zh*60 + zm
-		if rest[0] == '-' {
-			offset = -offset
-		}
-	default:
-		return errBad
-	}
-	if sec == 60 {
-		utc := ((h*60+mi-offset)%1440 + 1440) % 1440
-		if utc != 23*60+59 {
-			return fmt.Errorf("invalid leap second")
-		}
-	}
-	return nil
+	_, err := telemetry.ParseTimestamp([]byte(s))
+	return err
 }
 
-// Format errors are preallocated: the checker calls the validators for every event.
-var (
-	errNotDateTime = errors.New("not an RFC 3339 date-time")
-	errInvalidDate = errors.New("invalid date")
-	errTimeRange   = errors.New("time out of range")
-	errNotUUID     = errors.New("not a UUID")
-)
-
-// digits parses a run of ASCII digits.
-func digits(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(s[i]-'0')
-	}
-	return n, true
-}
-
-func daysIn(month, year int) int {
-	if month == 2 {
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	}
-	return 31 - (month-1)%7%2
-}
+var errNotUUID = errors.New("not a UUID") // preallocated: the checker calls it for every event
 
 // validateUUID is the contract's uuid (4.5): 8-4-4-4-12 hex digits, any case and version,
 // no urn:uuid: prefix.

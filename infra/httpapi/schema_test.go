@@ -193,6 +193,16 @@ func TestSchemas_EventErrors(t *testing.T) {
 			`/events/7/session_id format {"format":"uuid"}`}},
 		{"timestamp without zone", `{"type":"terminal_open","timestamp":"2026-11-27T05:37:00","workspace":"w","session_id":"e6e3f681-1f11-4037-994a-db947c0a16c4","terminal":{"name":"zsh"}}`, []string{
 			`/events/7/timestamp format {"format":"date-time"}`}},
+		{"timestamp in year 10000 UTC", `{"type":"terminal_open","timestamp":"9999-12-31T23:59:59-23:59","workspace":"w","session_id":"e6e3f681-1f11-4037-994a-db947c0a16c4","terminal":{"name":"zsh"}}`, []string{
+			`/events/7/timestamp format {"format":"date-time"}`}},
+		{"counts beyond the bounds", `{"type":"text_change",` + base + `,"file":{"path":"a","lines":9223372036854775807},"metrics":{` + metrics + `,"lines_added":1e30,"lines_deleted":-1,"affected_line_ranges":[{"start":0,"end":10000001}]}}`, []string{
+			`/events/7/file/lines maximum {"comparison":"\u003c=","limit":10000000}`,
+			`/events/7/metrics/affected_line_ranges/0/end maximum {"comparison":"\u003c=","limit":10000000}`,
+			`/events/7/metrics/affected_line_ranges/0/start minimum {"comparison":"\u003e=","limit":1}`,
+			`/events/7/metrics/lines_added maximum {"comparison":"\u003c=","limit":10000000}`,
+			`/events/7/metrics/lines_deleted minimum {"comparison":"\u003e=","limit":0}`}},
+		{"path beyond its length", `{"type":"editor_switch",` + base + `,"to":{"file":"` + strings.Repeat("x", 4097) + `"},"metrics":{"switch_interval_seconds":3.5,"is_cross_module_switch":false,"is_rapid_context_switching":true}}`, []string{
+			`/events/7/to/file maxLength {"limit":4096}`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,6 +224,7 @@ func TestSchemas_DateTimeFormat(t *testing.T) {
 		"2026-05-12T10:60:00Z", "2026-05-12T10:00:61Z", "2026-05-12T10:00:60Z", "2026-05-12T10:00:00+0700", "2026-05-12T10:00:00+07",
 		"2026-05-12T10:00:00+24:00", "2026-05-12\t10:00:00Z", "2026-05-12_10:00:00Z", "2026-5-12T10:00:00Z", "2026-05-12T10:00:00.Z",
 		"2026-05-12", "", "２０２６-05-12T10:00:00Z", " 2026-05-12T10:00:00Z",
+		"0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "1969-12-31T23:59:59.999Z",
 	}
 	for _, v := range valid {
 		if err := validateDateTime(v); err != nil {

@@ -7,7 +7,22 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/devflow/backend/domain/telemetry"
 )
+
+// Limits are openapi.yaml's bounds of telemetry values, for tests of the domain, which
+// cannot read the schema (the service reads them from it; a test there holds this copy
+// equal to them).
+var Limits = telemetry.Limits{
+	Path: 4096, Name: 255,
+	Count:           telemetry.Bounds{Min: 0, Max: 10_000_000},
+	Size:            telemetry.Bounds{Min: 0, Max: 1 << 32},
+	LineNumber:      telemetry.Bounds{Min: 1, Max: 10_000_000},
+	DurationMs:      telemetry.Bounds{Min: -315_360_000_000, Max: 315_360_000_000},
+	DurationSeconds: telemetry.Bounds{Min: -315_360_000, Max: 315_360_000},
+	LineRanges:      10_000,
+}
 
 // Event is one client event as a JSON object.
 type Event = map[string]any
@@ -70,6 +85,16 @@ func EditorSwitch(session string, at time.Time, from, to string, rapid bool) Eve
 	}
 	e["to"] = map[string]any{"file": to, "language": "typescript", "module": "src"}
 	e["metrics"] = map[string]any{"switch_interval_seconds": 37, "is_cross_module_switch": false, "is_rapid_context_switching": rapid}
+	return e
+}
+
+// Set sets the value at path (keys of nested objects) in e and returns e.
+func Set(e Event, v any, path ...string) Event {
+	m := e
+	for _, k := range path[:len(path)-1] {
+		m = m[k].(map[string]any)
+	}
+	m[path[len(path)-1]] = v
 	return e
 }
 

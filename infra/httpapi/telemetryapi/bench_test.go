@@ -153,7 +153,7 @@ func rawRows(b *testing.B, body []byte, user ids.ID, session string, version *in
 	mt := d.Root().Get("machine_timestamp").Raw()
 	var rows [][]any
 	for _, ev := range d.Root().Get("events").Elements() {
-		c, ok := telemetry.QuickCheck(ev)
+		c, ok := tt.Limits.QuickCheck(ev)
 		if !ok {
 			b.Fatal("generated event not valid")
 		}

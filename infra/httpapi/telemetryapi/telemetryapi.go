@@ -101,6 +101,9 @@ func (v Validator) Event(event any, index int) []cmdtelemetry.Detail {
 	return fromHTTPDetails(v.Schemas.ValidateEvent(event, index))
 }
 
+// Limits are the schemas' bounds of event values.
+func (v Validator) Limits() telemetry.Limits { return v.Schemas.TelemetryLimits() }
+
 func fromHTTPDetails(in []httpapi.Detail) []cmdtelemetry.Detail {
 	if len(in) == 0 {
 		return nil

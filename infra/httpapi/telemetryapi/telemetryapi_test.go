@@ -387,7 +387,7 @@ func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
 		dec.UseNumber()
 		var generic any
 		_ = dec.Decode(&generic)
-		if _, fast := telemetry.QuickCheck(d.Root()); fast || len(validator(t).Event(generic, 0)) > 0 {
+		if _, fast := tt.Limits.QuickCheck(d.Root()); fast || len(validator(t).Event(generic, 0)) > 0 {
 			t.Fatalf("want an event only the schema accepts; quick check %v", fast)
 		}
 	}
@@ -749,6 +749,7 @@ func TestTelemetry_TextPostgresCannotStoreIsQuarantined(t *testing.T) {
 // accepts; whatever it doubts goes to the schema validator anyway.
 func TestQuickCheck_AgreesWithTheSchemas(t *testing.T) {
 	v := validator(t)
+	limits := v.Limits()
 	g := tt.NewGenerator(7, sid, day)
 	perType := map[any]int{}
 	var checked, fastOnReal int
@@ -762,7 +763,7 @@ func TestQuickCheck_AgreesWithTheSchemas(t *testing.T) {
 			if err := d.Parse(b); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := telemetry.QuickCheck(d.Root()); ok {
+			if _, ok := limits.QuickCheck(d.Root()); ok {
 				fastOnReal++
 			}
 		}
@@ -775,7 +776,7 @@ func TestQuickCheck_AgreesWithTheSchemas(t *testing.T) {
 			if err := d.Parse(b); err != nil {
 				t.Fatal(err)
 			}
-			_, fast := telemetry.QuickCheck(d.Root())
+			_, fast := limits.QuickCheck(d.Root())
 			var generic any
 			dec := json.NewDecoder(bytes.NewReader(b))
 			dec.UseNumber()
@@ -816,7 +817,31 @@ func mutations(ev tt.Event) []any {
 		return m
 	}
 	replacements := []any{"x", json.Number("1.5"), json.Number("-3"), json.Number("2e3"), json.Number("7.0"), true, nil, map[string]any{}, []any{}, []any{map[string]any{"start": 1}}}
+	// At and beyond the bounds of telemetry values.
+	for _, n := range []string{"0", "-1", "1", "10000000", "10000001", "4294967296", "4294967297", "315360000", "315360000.5",
+		"315359999.5", "-315360000.5", "315360000000", "315360000001", "-315360000001", "9223372036854775807", "-9223372036854775808", "1e30"} {
+		replacements = append(replacements, json.Number(n))
+	}
+	for _, n := range []int{255, 4096} {
+		replacements = append(replacements, strings.Repeat("x", n), strings.Repeat("x", n+1), strings.Repeat("é", n+1),
+			strings.Repeat("<", n+1)) // < is sent escaped
+	}
+	rangesOf := func(n int, start, end any) []any {
+		rs := make([]any, n)
+		for i := range rs {
+			rs[i] = map[string]any{"start": start, "end": end}
+		}
+		return rs
+	}
 	out := []any{fresh()}
+	if ev["type"] == "text_change" {
+		for _, rs := range [][]any{rangesOf(10000, 1, 2), rangesOf(10001, 1, 2), rangesOf(1, 0, 1), rangesOf(1, 1, 10000000),
+			rangesOf(1, 1, 10000001), rangesOf(1, json.Number("-9223372036854775807"), json.Number("9223372036854775807"))} {
+			m := fresh()
+			m["metrics"].(map[string]any)["affected_line_ranges"] = rs
+			out = append(out, m)
+		}
+	}
 	var paths [][]string
 	var walk func(m map[string]any, path []string)
 	walk = func(m map[string]any, path []string) {
@@ -846,7 +871,8 @@ func mutations(ev tt.Event) []any {
 		}
 	}
 	for _, ts := range []string{"2026-11-27 10:00:00+07:00", "2026-11-27t10:00:00z", "2026-11-27T10:00:00", "2016-12-31T23:59:60Z",
-		"2016-12-31T22:59:60Z", "2017-01-01T00:59:60+01:00", "2026-02-29T00:00:00Z", "2024-02-29T00:00:00.1234567890Z", "2026-11-27T10:00:00.Z", "2026-11-27T10:00:00+7:00"} {
+		"2016-12-31T22:59:60Z", "2017-01-01T00:59:60+01:00", "2026-02-29T00:00:00Z", "2024-02-29T00:00:00.1234567890Z", "2026-11-27T10:00:00.Z", "2026-11-27T10:00:00+7:00",
+		"1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59.999Z"} {
 		m := fresh()
 		m["timestamp"] = ts
 		out = append(out, m)
