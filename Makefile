@@ -32,3 +32,4 @@ lint:
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed for:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@bash .ci/layers

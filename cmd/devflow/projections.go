@@ -20,7 +20,7 @@ func projectionsCommand() *cobra.Command {
 		Use:   "projections",
 		Short: "Inspect, rebuild and replay the read models built from the event log",
 	}
-	cmd.AddCommand(statusCommand(), rebuildCommand(), replayCommand())
+	cmd.AddCommand(statusCommand(), rebuildCommand(), replayCommand(), retryParkedCommand())
 	return cmd
 }
 
@@ -35,6 +35,7 @@ type projectionStatus struct {
 	LagEvents     int64     `json:"lag_events"`
 	LagSeconds    float64   `json:"lag_seconds"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	Parked        int64     `json:"parked_events"`
 	Error         string    `json:"error,omitempty"`
 }
 
@@ -54,14 +55,14 @@ func statusCommand() *cobra.Command {
 					return json.NewEncoder(os.Stdout).Encode(rows)
 				}
 				w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "PROJECTION\tVERSION\tCHECKPOINT\tEVENTS\tHEAD\tLAG\tUPDATED\tERROR")
+				fmt.Fprintln(w, "PROJECTION\tVERSION\tCHECKPOINT\tEVENTS\tHEAD\tLAG\tPARKED\tUPDATED\tERROR")
 				for _, r := range rows {
 					version := fmt.Sprint(r.Version)
 					if r.StoredVersion != r.Version {
 						version = fmt.Sprintf("%d (stored %d)", r.Version, r.StoredVersion)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.Name, version, r.Checkpoint, r.Ordinal, r.Head, r.LagEvents,
-						r.UpdatedAt.UTC().Format(time.RFC3339), r.Error)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", r.Name, version, r.Checkpoint, r.Ordinal, r.Head, r.LagEvents,
+						r.Parked, r.UpdatedAt.UTC().Format(time.RFC3339), r.Error)
 				}
 				return w.Flush()
 			}, &d)
@@ -80,7 +81,7 @@ func collectStatus(ctx context.Context, d app.Data) ([]projectionStatus, error) 
 	for i, s := range statuses {
 		rows[i] = projectionStatus{Name: s.Name, Version: s.BinaryVersion, StoredVersion: s.Version,
 			Checkpoint: s.Position.String(), Ordinal: s.Ordinal, Head: s.Head.String(), LagEvents: s.LagEvents,
-			LagSeconds: s.LagSeconds, UpdatedAt: s.UpdatedAt, Error: s.Error}
+			LagSeconds: s.LagSeconds, UpdatedAt: s.UpdatedAt, Parked: s.Parked, Error: s.Error}
 	}
 	return rows, nil
 }
@@ -176,4 +177,38 @@ func replayCommand() *cobra.Command {
 	cmd.Flags().StringVar(&lineCounter, "line-counter", "", "metrics only: line-count formula, v1 (Node) or v2")
 	_ = cmd.MarkFlagRequired("into")
 	return cmd
+}
+
+func retryParkedCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry-parked [NAME]",
+		Short: "Re-apply the events a projection parked (all projections without NAME), after a fix",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d app.Data
+			return withApp(cmd.Context(), func(ctx context.Context) error {
+				targets := d.Engine.Projections()
+				if len(args) == 1 {
+					p, err := findProjection(d, args[0])
+					if err != nil {
+						return err
+					}
+					targets = []projections.Projection{p}
+				}
+				still := 0
+				for _, p := range targets {
+					res, err := projections.RetryParked(ctx, d.Pool, d.Store, p)
+					if err != nil {
+						return fmt.Errorf("retry parked events of %s: %w", p.Name(), err)
+					}
+					fmt.Fprintf(os.Stderr, "%s: %d re-applied, %d still parked\n", p.Name(), res.Applied, res.StillParked)
+					still += res.StillParked
+				}
+				if still > 0 {
+					return fmt.Errorf("%d events are still parked; see devflow projections status", still)
+				}
+				return nil
+			}, &d)
+		},
+	}
 }

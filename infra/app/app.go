@@ -114,7 +114,7 @@ func projectionStatus(e *projections.Engine) metrics.ProjectionStatusFunc {
 		out := make([]metrics.ProjectionStatus, len(statuses))
 		for i, s := range statuses {
 			out[i] = metrics.ProjectionStatus{Name: s.Name, Checkpoint: uint64(s.Ordinal),
-				Head: uint64(s.Ordinal + s.LagEvents), LagEvents: uint64(s.LagEvents), LagSeconds: s.LagSeconds}
+				Head: uint64(s.Ordinal + s.LagEvents), LagEvents: uint64(s.LagEvents), LagSeconds: s.LagSeconds, Parked: uint64(s.Parked)}
 		}
 		return out, nil
 	}

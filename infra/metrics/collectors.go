@@ -20,6 +20,8 @@ type ProjectionStatus struct {
 	// oldest of them (0 when caught up), the number the lag target is stated in.
 	LagEvents  uint64
 	LagSeconds float64
+	// Parked counts the events the projection could not apply and set aside.
+	Parked uint64
 }
 
 // ProjectionStatusFunc reports every projection's status; the projection engine
@@ -35,6 +37,8 @@ var (
 		"Events in the log not yet applied by the projection.", []string{"projection"}, nil)
 	projLagSecondsDesc = prometheus.NewDesc("devflow_projection_lag_seconds",
 		"Age of the oldest event not yet applied by the projection (0 when caught up).", []string{"projection"}, nil)
+	projParkedDesc = prometheus.NewDesc("devflow_projection_parked_events",
+		"Events the projection could not apply and parked (devflow projections retry-parked re-applies them).", []string{"projection"}, nil)
 )
 
 type projectionCollector struct{ status ProjectionStatusFunc }
@@ -44,6 +48,7 @@ func (c *projectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- projHeadDesc
 	ch <- projLagEventsDesc
 	ch <- projLagSecondsDesc
+	ch <- projParkedDesc
 }
 
 func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -60,6 +65,7 @@ func (c *projectionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(projHeadDesc, prometheus.GaugeValue, float64(s.Head), s.Name)
 		ch <- prometheus.MustNewConstMetric(projLagEventsDesc, prometheus.GaugeValue, float64(s.LagEvents), s.Name)
 		ch <- prometheus.MustNewConstMetric(projLagSecondsDesc, prometheus.GaugeValue, s.LagSeconds, s.Name)
+		ch <- prometheus.MustNewConstMetric(projParkedDesc, prometheus.GaugeValue, float64(s.Parked), s.Name)
 	}
 }
 

@@ -266,7 +266,8 @@ func (b *batch) loadLines(ctx context.Context, tx pgx.Tx) error {
 		paths = append(paths, k.path)
 	}
 	rows, err := tx.Query(ctx, `SELECT l.session_id, l.path, l.lines FROM metrics_file_lines l
-		JOIN unnest($1::uuid[], $2::text[]) AS k(session_id, path) USING (session_id, path)
+		JOIN unnest($1::uuid[], $2::text[]) AS k(session_id, path)
+			ON l.session_id = k.session_id AND l.path_key = decode(md5(k.path), 'hex')
 		WHERE l.lines IS NOT NULL`, sessions, paths)
 	if err != nil {
 		return fmt.Errorf("metrics: load line counts: %w", err)
@@ -361,7 +362,7 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 		}
 		q.Queue(`INSERT INTO metrics_daily_files AS m (user_id, day, path, switch_count)
 			SELECT u, DATE '1970-01-01' + d, p, c FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int8[]) AS t(u, d, p, c)
-			ON CONFLICT (user_id, day, path) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
+			ON CONFLICT (user_id, day, path_key) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
 			users, days, paths, cs)
 	}
 	if n := len(b.sess); n > 0 {
@@ -387,7 +388,7 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 		}
 		q.Queue(`INSERT INTO metrics_session_files AS m (session_id, path, switch_count)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[])
-			ON CONFLICT (session_id, path) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
+			ON CONFLICT (session_id, path_key) DO UPDATE SET switch_count = m.switch_count + excluded.switch_count`,
 			sids, paths, cs)
 	}
 	if n := len(b.touched); n > 0 {
@@ -399,7 +400,7 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 		}
 		q.Queue(`INSERT INTO metrics_file_lines AS m (session_id, path, lines)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[])
-			ON CONFLICT (session_id, path) DO UPDATE SET lines = excluded.lines`,
+			ON CONFLICT (session_id, path_key) DO UPDATE SET lines = excluded.lines`,
 			sids, paths, lines)
 	}
 	if q.Len() == 0 {

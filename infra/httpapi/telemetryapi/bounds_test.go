@@ -3,6 +3,7 @@ package telemetryapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,61 @@ func eventsOf(events []poisonEvent) []tt.Event {
 		out[i] = ev.event
 	}
 	return out
+}
+
+// Paths within the bounds but longer than an index entry can hold (random characters,
+// several bytes each in UTF-8, do not compress) are counted like any other file: the
+// read models key them by a digest, so they stall nothing.
+func TestTelemetry_LongPathsWithinBoundsAreCounted(t *testing.T) {
+	e := telemetryapitest.New(t, telemetryapitest.Options{})
+	alice, bob := e.NewUser(), e.NewUser()
+	rng := rand.New(rand.NewPCG(7, 7))
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyzéßж€𝄞/")
+	long := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteRune(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	paths := []string{long(2800), long(4000)} // absolute_path adds a prefix
+	session := ids.New().String()
+	at := day.Add(time.Hour)
+	var events []tt.Event
+	for i, p := range paths {
+		at := at.Add(time.Duration(i) * time.Minute)
+		events = append(events,
+			tt.EditorSwitch(session, at, "src/a.ts", p, false),
+			tt.TextChange(session, at.Add(time.Second), p, 10, 30, 0, tt.Range{Start: 1, End: 3}),
+			tt.FileSave(session, at.Add(2*time.Second), p, 10))
+	}
+	if a := mustAccept(t, post(t, e, alice.Token, tt.Payload(events...))); a.AcceptedCount != len(events) {
+		t.Fatalf("accepted %+v", a)
+	}
+	mustAccept(t, post(t, e, bob.Token, tt.Payload(eventsOf(framed(ids.New().String(), 0, nil))...)))
+	e.CatchUp()
+	if n := e.Count(`SELECT count(*) FROM parked_events`); n != 0 {
+		t.Fatalf("%d events parked", n)
+	}
+	if got := numbersOf(t, e, alice); got != (dayNumbers{added: 6, switches: 2}) {
+		t.Errorf("alice's numbers %+v, want 6 lines added and 2 switches", got)
+	}
+	if got := numbersOf(t, e, bob); got != (dayNumbers{added: 3, switches: 1}) {
+		t.Errorf("bob's numbers %+v", got)
+	}
+	r := e.Do("GET", "/metrics/context-switching?from="+day.Format("2006-01-02")+"&to="+day.Format("2006-01-02")+"&top_n=5", alice.JWT, nil)
+	var sw struct {
+		TopFiles []struct {
+			Path  string `json:"path"`
+			Count int    `json:"count"`
+		} `json:"top_files"`
+	}
+	if err := json.Unmarshal(r.Body, &sw); err != nil || len(sw.TopFiles) != 2 {
+		t.Fatalf("top files of %s: %v", r, err)
+	}
+	for _, f := range sw.TopFiles {
+		if f.Count != 1 || (f.Path != paths[0] && f.Path != paths[1]) {
+			t.Errorf("top file %.40q… counted %d", f.Path, f.Count)
+		}
+	}
 }
