@@ -100,6 +100,7 @@ func TestTelemetry_AcceptsTheExtensionsBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	var types []string
 	var datas [][]byte
 	for rows.Next() {
@@ -109,7 +110,11 @@ func TestTelemetry_AcceptsTheExtensionsBatch(t *testing.T) {
 		if err := rows.Scan(&typ, &v, &data, &user); err != nil {
 			t.Fatal(err)
 		}
-		if v != 1 || user != u.ID.String() {
+		want := telemetry.SchemaVersion
+		if typ == telemetry.TypeSessionStarted {
+			want = telemetry.SessionStartedVersion
+		}
+		if v != want || user != u.ID.String() {
 			t.Fatalf("%s: schema version %d, user %s", typ, v, user)
 		}
 		types, datas = append(types, typ), append(datas, data)
