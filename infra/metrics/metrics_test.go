@@ -306,8 +306,22 @@ func TestModule_MetricsAddrServesOnItsOwnPortAndNotOnTheMainRouter(t *testing.T)
 		t.Errorf("ticks on the metrics port = %v, want 1", v)
 	}
 
+	// The operators' port serves the Go profiler too; the public router does not.
+	prof, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(prof.Body)
+	prof.Body.Close()
+	if prof.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("pprof on the metrics port: %d %.80s", prof.StatusCode, body)
+	}
+
 	main := newAPI(m)
 	defer main.Close()
+	if resp, err := http.Get(main.URL + "/debug/pprof/"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("main router /debug/pprof/: %v, %v", resp, err)
+	}
 	resp, err := http.Get(main.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

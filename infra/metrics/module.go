@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,7 +18,7 @@ import (
 
 // Module provides *Metrics (its Config from config.Config's METRICS_ADDR), hooks the
 // database pool and the projection status in when the graph has them, and serves
-// /metrics on METRICS_ADDR when that is set. The HTTP core adds m.Middleware to the root router and
+// /metrics (and the Go profiler at /debug/pprof/) on METRICS_ADDR when that is set. The HTTP core adds m.Middleware to the root router and
 // calls m.Mount(root), which mounts /metrics there only when METRICS_ADDR is empty.
 var Module = fx.Module("metrics",
 	fx.Provide(fromServiceConfig, New),
@@ -46,7 +47,15 @@ func wire(p wireParams) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	srv := &http.Server{Handler: p.Metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The operators' own port also serves the Go profiler (never the public port): a
+	// CPU profile under load is how a slow path is found before it is optimised.
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", p.Metrics.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			// Listen here, not in the goroutine, so a taken port fails start-up.
