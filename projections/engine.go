@@ -331,7 +331,15 @@ func (e *Engine) read(ctx context.Context) {
 			close(m.left)
 		}
 	}()
-	var dec decoder
+	// One decoder for the members catching up, one for the shared read, which a
+	// prefetch uses while the current page is applied.
+	var dec, shared decoder
+	var ahead <-chan page
+	defer func() {
+		if ahead != nil {
+			<-ahead
+		}
+	}()
 	for ctx.Err() == nil {
 		members = e.admit(ctx, members)
 		if len(members) == 0 {
@@ -354,6 +362,7 @@ func (e *Engine) read(ctx context.Context) {
 			n, err := e.step(ctx, &dec, []*member{m}, m.cp.Position, &cursor)
 			if err != nil {
 				e.log.Error("projection catch-up failed", "projection", m.p.Name(), "error", err)
+				m.retryAt = time.Now().Add(retryDelay)
 			}
 			progressed = progressed || n > 0
 			if !m.cp.Position.Less(cursor) {
@@ -361,12 +370,26 @@ func (e *Engine) read(ctx context.Context) {
 			}
 		}
 		if group := joinedMembers(members); len(group) > 0 {
-			n, err := e.step(ctx, &dec, group, cursor, nil)
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("projection batch failed", "error", err)
+			// The page read ahead serves if it starts where the group is and was decoded
+			// for every type the group handles; an empty one may predate the latest
+			// appends, so it is read again.
+			var pg page
+			if ahead != nil {
+				pg = <-ahead
+				ahead = nil
+			}
+			if pg.from != cursor || pg.err != nil || len(pg.envs) == 0 || !pg.covers(group) {
+				pg = e.fetch(ctx, &shared, cursor, handledBy(group))
+			}
+			if len(pg.envs) > 0 && pg.err == nil {
+				ahead = e.prefetch(ctx, &shared, pg.last(), pg.types)
+				pg.err = e.apply(ctx, group, &pg)
+			}
+			if pg.err != nil && ctx.Err() == nil {
+				e.log.Error("projection batch failed", "error", pg.err)
 				sleep(ctx, retryDelay)
 			}
-			progressed = progressed || n > 0
+			progressed = progressed || len(pg.envs) > 0
 		}
 		if progressed {
 			e.signalAdvanced()
@@ -451,45 +474,95 @@ func (e *Engine) idle(ctx context.Context, members []*member) {
 	_ = e.store.WaitForAppend(ctx, wait)
 }
 
-// step reads one batch after from, decodes it once and applies it for every member in
-// one transaction, each member in its own savepoint and from its own checkpoint. With
-// until, it stops at that position (a member catching up never passes the others). It
-// returns how many events it read.
-func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from eventlog.Position, until *eventlog.Position) (int, error) {
+// page is one read of the log after from, decoded for the event types in types.
+type page struct {
+	from   eventlog.Position
+	envs   []eventlog.Envelope
+	events []Event
+	failed map[int]error
+	types  map[string]bool
+	err    error
+}
+
+// last is the position of the page's last event.
+func (pg *page) last() eventlog.Position { return pg.envs[len(pg.envs)-1].Position }
+
+// covers reports whether the page was decoded for every type the members handle.
+func (pg *page) covers(members []*member) bool {
+	for _, m := range members {
+		for t := range m.handles {
+			if !pg.types[t] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func handledBy(members []*member) map[string]bool {
+	types := map[string]bool{}
+	for _, m := range members {
+		maps.Copy(types, m.handles)
+	}
+	return types
+}
+
+// fetch reads one batch after from and decodes it for types.
+func (e *Engine) fetch(ctx context.Context, dec *decoder, from eventlog.Position, types map[string]bool) page {
 	envs, err := e.store.ReadAll(ctx, from, e.opts.BatchSize)
-	if err != nil || len(envs) == 0 {
-		return 0, err
+	pg := page{from: from, envs: envs, types: types, err: err}
+	if err == nil && len(envs) > 0 {
+		pg.events, pg.failed = dec.decode(envs, types)
+	}
+	return pg
+}
+
+// prefetch fetches the next batch in the background while the current one is applied,
+// so reading and decoding the log overlap with writing the read models.
+func (e *Engine) prefetch(ctx context.Context, dec *decoder, from eventlog.Position, types map[string]bool) <-chan page {
+	ch := make(chan page, 1)
+	go func() { ch <- e.fetch(ctx, dec, from, types) }()
+	return ch
+}
+
+// step reads one batch after from and applies it for members (a member catching up on
+// its own, with until: never past that position). It returns how many events it read.
+func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from eventlog.Position, until *eventlog.Position) (int, error) {
+	pg := e.fetch(ctx, dec, from, handledBy(members))
+	if pg.err != nil || len(pg.envs) == 0 {
+		return 0, pg.err
 	}
 	if until != nil {
-		n, _ := slices.BinarySearchFunc(envs, *until, func(env eventlog.Envelope, pos eventlog.Position) int {
+		n, _ := slices.BinarySearchFunc(pg.envs, *until, func(env eventlog.Envelope, pos eventlog.Position) int {
 			if pos.Less(env.Position) {
 				return 1
 			}
 			return -1
 		})
-		envs = envs[:n]
-		if len(envs) == 0 {
+		pg.envs, pg.events = pg.envs[:n], pg.events[:n]
+		if n == 0 {
 			return 0, nil
 		}
 	}
-	types := map[string]bool{}
-	for _, m := range members {
-		maps.Copy(types, m.handles)
-	}
-	events, failed := dec.decode(envs, types)
+	return len(pg.envs), e.apply(ctx, members, &pg)
+}
 
-	results := make([]applied, len(members))
-	err = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		for i, m := range members {
-			results[i], err = applyForMember(ctx, tx, m, "public", events, failed)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// apply applies a fetched page for every member in one transaction. The usual case
+// takes a handful of round trips: lock the members' checkpoints, apply each member's
+// share, park what could not be decoded and move the checkpoints. Only when a member
+// fails is the page applied again with a savepoint per member, so that the failing one
+// is set aside (and an event it cannot apply is parked) while the others commit.
+func (e *Engine) apply(ctx context.Context, members []*member, pg *page) error {
+	shares := make([]share, len(members))
+	for i, m := range members {
+		shares[i] = shareOf(m, pg.events, pg.failed)
+	}
+	results, err := applyAll(ctx, e.pool, members, shares)
+	if errors.Is(err, errMemberFailed) {
+		results, err = applyEach(ctx, e.pool, members, shares)
+	}
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for i, m := range members {
 		r := results[i]
@@ -502,9 +575,8 @@ func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from
 		}
 		if r.moved {
 			m.joined = false // another runner moved the checkpoint: read it again
-			m.cp, err = readCheckpoint(ctx, e.pool, m.p.Name())
-			if err != nil {
-				return len(envs), err
+			if m.cp, err = readCheckpoint(ctx, e.pool, m.p.Name()); err != nil {
+				return err
 			}
 			continue
 		}
@@ -515,45 +587,135 @@ func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from
 				"event_type", pk.event.Type, "position", pk.event.Position.String(), "error", pk.err)
 		}
 	}
-	return len(envs), nil
+	return nil
 }
 
-// applied is what applyForMember did for one member.
-type applied struct {
-	cp     Checkpoint // the checkpoint after the batch
-	parked []parkedEvent
-	moved  bool  // someone else moved the checkpoint; nothing was applied
-	err    error // the batch failed for this member (rolled back to its savepoint)
+// share is what one member takes from a page: the events after its checkpoint that it
+// handles, the ones of those that could not be decoded, and how far it moves.
+type share struct {
+	events  []Event
+	parked  []parkedEvent
+	counted int               // log events after the member's checkpoint, handled or not
+	last    eventlog.Position // the checkpoint after the page
 }
 
-// applyForMember applies the events after m's checkpoint that m handles, parks those it
-// cannot apply, and moves m's checkpoint past the whole batch, inside a savepoint of tx.
-// A failure of m's own is returned in applied.err; an error returned fails tx.
-func applyForMember(ctx context.Context, tx pgx.Tx, m *member, schema string, events []Event, failed map[int]error) (applied, error) {
-	name := m.p.Name()
-	var mine []Event
-	var parked []parkedEvent
-	counted := 0
+func shareOf(m *member, events []Event, failed map[int]error) share {
+	var sh share
 	for i := range events {
 		ev := events[i]
 		if !m.cp.Position.Less(ev.Position) {
 			continue // applied before the member joined
 		}
-		counted++
-		if !m.handles[ev.Type] {
-			continue
+		sh.counted++
+		sh.last = ev.Position
+		switch {
+		case !m.handles[ev.Type]:
+		case failed[i] != nil:
+			sh.parked = append(sh.parked, parkedEvent{ev, failed[i]})
+		default:
+			sh.events = append(sh.events, ev)
 		}
-		if err := failed[i]; err != nil {
-			parked = append(parked, parkedEvent{ev, err})
-			continue
-		}
-		mine = append(mine, ev)
 	}
-	if counted == 0 {
+	return sh
+}
+
+// applied is what applying a page did for one member.
+type applied struct {
+	cp     Checkpoint // the checkpoint after the page
+	parked []parkedEvent
+	moved  bool  // someone else moved the checkpoint; nothing was applied
+	err    error // the page failed for this member (rolled back to its savepoint)
+}
+
+func (r *applied) advance(m *member, sh share, parked []parkedEvent) {
+	r.cp = m.cp
+	r.cp.Position, r.cp.Ordinal, r.cp.Error, r.cp.UpdatedAt = sh.last, m.cp.Ordinal+int64(sh.counted), "", time.Now()
+	r.parked = parked
+}
+
+// errMemberFailed makes applyAll give way to applyEach.
+var errMemberFailed = errors.New("a projection failed on the page")
+
+// applyAll applies every member's share in one transaction without savepoints.
+func applyAll(ctx context.Context, pool *pgxpool.Pool, members []*member, shares []share) ([]applied, error) {
+	results := make([]applied, len(members))
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var names []string
+		for i, m := range members {
+			if shares[i].counted > 0 {
+				names = append(names, m.p.Name())
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		// Checkpoints first, in name order, as a rebuild's swap takes them before the
+		// read-model tables.
+		locked := map[string]eventlog.Position{}
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('search_path', 'public', true)`)
+		b.Queue(`SELECT name, commit_pos, prepare_pos FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names).
+			Query(func(rows pgx.Rows) error {
+				var name string
+				var commit, prepare int64
+				_, err := pgx.ForEachRow(rows, []any{&name, &commit, &prepare}, func() error {
+					locked[name] = eventlog.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
+					return nil
+				})
+				return err
+			})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		end := &pgx.Batch{}
+		for i, m := range members {
+			sh := shares[i]
+			if sh.counted == 0 {
+				results[i].cp = m.cp
+				continue
+			}
+			if locked[m.p.Name()] != m.cp.Position {
+				results[i].moved = true
+				continue
+			}
+			if len(sh.events) > 0 {
+				if err := m.p.Apply(ctx, tx, sh.events); err != nil {
+					return fmt.Errorf("%w: %s: %w", errMemberFailed, m.p.Name(), err)
+				}
+			}
+			queuePark(end, m.p.Name(), sh.parked)
+			queueAdvance(end, m.p.Name(), sh)
+			results[i].advance(m, sh, sh.parked)
+		}
+		return tx.SendBatch(ctx, end).Close()
+	})
+	return results, err
+}
+
+// applyEach applies each member's share in a savepoint of one transaction: a member that
+// fails is rolled back alone, with its error recorded, and an event a member cannot
+// apply is found and parked.
+func applyEach(ctx context.Context, pool *pgxpool.Pool, members []*member, shares []share) ([]applied, error) {
+	results := make([]applied, len(members))
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for i, m := range members {
+			var err error
+			if results[i], err = applyMember(ctx, tx, m, shares[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return results, err
+}
+
+// applyMember applies m's share inside a savepoint of tx, parking what it cannot apply.
+// A failure of m's own is returned in applied.err; an error returned fails tx.
+func applyMember(ctx context.Context, tx pgx.Tx, m *member, sh share) (applied, error) {
+	if sh.counted == 0 {
 		return applied{cp: m.cp}, nil
 	}
-	last := events[len(events)-1].Position
-
+	name := m.p.Name()
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return applied{}, err
@@ -566,15 +728,14 @@ func applyForMember(ctx context.Context, tx pgx.Tx, m *member, schema string, ev
 	if locked.Position != m.cp.Position {
 		return applied{moved: true}, sp.Rollback(ctx)
 	}
-	more, err := applyIsolating(ctx, sp, m.p, schema, mine)
+	parked := sh.parked
+	more, err := applyIsolating(ctx, sp, m.p, "public", sh.events)
 	if err == nil {
 		parked = append(parked, more...)
-		err = park(ctx, sp, name, parked)
-	}
-	if err == nil {
-		_, err = sp.Exec(ctx, `UPDATE projection_checkpoints
-			SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
-			WHERE name = $1`, name, int64(last.Commit), int64(last.Prepare), counted)
+		b := &pgx.Batch{}
+		queuePark(b, name, parked)
+		queueAdvance(b, name, sh)
+		err = sp.SendBatch(ctx, b).Close()
 	}
 	if err != nil {
 		if rbErr := sp.Rollback(ctx); rbErr != nil {
@@ -588,9 +749,16 @@ func applyForMember(ctx context.Context, tx pgx.Tx, m *member, schema string, ev
 	if err := sp.Commit(ctx); err != nil {
 		return applied{}, err
 	}
-	cp := m.cp
-	cp.Position, cp.Ordinal, cp.Error, cp.UpdatedAt = last, cp.Ordinal+int64(counted), "", time.Now()
-	return applied{cp: cp, parked: parked}, nil
+	var r applied
+	r.advance(m, sh, parked)
+	return r, nil
+}
+
+// queueAdvance moves a checkpoint past a member's share of a page.
+func queueAdvance(b *pgx.Batch, name string, sh share) {
+	b.Queue(`UPDATE projection_checkpoints
+		SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
+		WHERE name = $1`, name, int64(sh.last.Commit), int64(sh.last.Prepare), sh.counted)
 }
 
 func (e *Engine) signalAdvanced() {

@@ -85,6 +85,11 @@ func park(ctx context.Context, tx pgx.Tx, name string, parked []parkedEvent) err
 		return nil
 	}
 	b := &pgx.Batch{}
+	queuePark(b, name, parked)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+func queuePark(b *pgx.Batch, name string, parked []parkedEvent) {
 	for _, pk := range parked {
 		b.Queue(`INSERT INTO parked_events (projection, event_id, commit_pos, prepare_pos, event_type, error)
 			VALUES ($1, $2, $3, $4, $5, $6)
@@ -92,7 +97,6 @@ func park(ctx context.Context, tx pgx.Tx, name string, parked []parkedEvent) err
 			name, pk.event.ID, int64(pk.event.Position.Commit), int64(pk.event.Position.Prepare), pk.event.Type,
 			strings.ToValidUTF8(pk.err.Error(), "?"))
 	}
-	return tx.SendBatch(ctx, b).Close()
 }
 
 // ParkedCounts is the number of parked events per projection.

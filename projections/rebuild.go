@@ -147,9 +147,13 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 		if pg.last.Less(target) {
 			next = read(pg.last)
 		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return applyPass(ctx, tx, p, schema, types, pg.events, pg.failed)
-		}); err != nil {
+		pass := func(careful bool) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				return applyPass(ctx, tx, p, schema, types, pg.events, pg.failed, careful)
+			})
+		}
+		// A page that fails on an event's data is applied again with that event parked.
+		if err := pass(false); err != nil && (!isPoison(err) || pass(true) != nil) {
 			return pos, err
 		}
 		pos = pg.last
@@ -158,9 +162,10 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 	return pos, nil
 }
 
-// applyPass applies a decoded batch of a rebuild or replay into schema, parking what
-// cannot be applied (in schema's parked_events).
-func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, types map[string]bool, events []Event, failed map[int]error) error {
+// applyPass applies a decoded page of a rebuild or replay into schema and parks (in
+// schema's parked_events) what could not be decoded; careful also finds and parks the
+// events p cannot apply, at the cost of savepoints.
+func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, types map[string]bool, events []Event, failed map[int]error, careful bool) error {
 	var mine []Event
 	var parked []parkedEvent
 	for i, ev := range events {
@@ -172,14 +177,24 @@ func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, type
 			mine = append(mine, ev)
 		}
 	}
-	more, err := applyIsolating(ctx, tx, p, schema, mine)
-	if err != nil {
-		return err
+	if careful {
+		more, err := applyIsolating(ctx, tx, p, schema, mine)
+		if err != nil {
+			return err
+		}
+		parked = append(parked, more...)
+	} else if len(mine) > 0 {
+		if err := applyBatch(ctx, tx, p, schema, mine); err != nil {
+			return err
+		}
+	}
+	if len(parked) == 0 {
+		return nil
 	}
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
 		return err
 	}
-	return park(ctx, tx, p.Name(), append(parked, more...))
+	return park(ctx, tx, p.Name(), parked)
 }
 
 func handled(p Projection) map[string]bool {
@@ -238,7 +253,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pr
 				break
 			}
 			events, failed := dec.decode(envs, types)
-			if err := applyPass(ctx, tx, p, schema, types, events, failed); err != nil {
+			if err := applyPass(ctx, tx, p, schema, types, events, failed, true); err != nil {
 				return err
 			}
 			pos = envs[len(envs)-1].Position
