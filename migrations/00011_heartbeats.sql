@@ -45,7 +45,15 @@ CREATE TABLE heartbeat_zones (
     time_zone text NOT NULL
 );
 
+-- metrics projection state: each user's last file heartbeat (an entity change between
+-- two file heartbeats is an editor switch).
+CREATE TABLE metrics_heartbeat_entities (
+    user_id uuid PRIMARY KEY,
+    entity  text NOT NULL
+);
+
 -- +goose Down
+DROP TABLE metrics_heartbeat_entities;
 DROP TABLE heartbeat_zones;
 DROP TABLE heartbeat_durations;
 DROP TABLE heartbeats;
