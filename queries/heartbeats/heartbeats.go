@@ -149,3 +149,18 @@ func (q *Queries) Heartbeats(ctx context.Context, user ids.ID, from, to time.Tim
 	}
 	return out, nil
 }
+
+// FindUser finds a user by id, username or email (for operators' commands);
+// accounts.ErrUserNotFound when none matches.
+func (q *Queries) FindUser(ctx context.Context, key string) (ids.ID, error) {
+	var id ids.ID
+	err := q.pool.QueryRow(ctx, `SELECT id FROM users WHERE id::text = lower($1) OR username = $1 OR email = lower($1)
+		ORDER BY (id::text = lower($1)) DESC LIMIT 1`, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ids.Nil, accounts.ErrUserNotFound
+	}
+	if err != nil {
+		return ids.Nil, fmt.Errorf("heartbeats: find user: %w", err)
+	}
+	return id, nil
+}
