@@ -3,7 +3,9 @@ package projections
 import (
 	"fmt"
 
+	"github.com/devflow/backend/domain/accounts"
 	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/heartbeat"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/recommendation"
 	"github.com/devflow/backend/domain/telemetry"
@@ -18,7 +20,8 @@ type Event struct {
 	// session of a telemetry stream ("session-<uuid>"; nil for other streams).
 	User, Session ids.ID
 	// Payload is the typed payload: *telemetry.SessionStarted, *telemetry.ClientEvent,
-	// *recommendation.Issued or *recommendation.Ended; nil for a type without a decoder
+	// *recommendation.Issued, *recommendation.Ended, *heartbeat.Heartbeat or
+	// *accounts.TimeZoneChanged; nil for a type without a decoder
 	// (its projection reads Data).
 	Payload any
 }
@@ -83,7 +86,7 @@ func (d *decoder) decodeOne(e *Event, clients *[]telemetry.ClientEvent, batchLen
 	if !d.sessionErr {
 		e.Session = d.session
 	}
-	if telemetry.IsClientEvent(env.Type) && e.User.IsNil() {
+	if (telemetry.IsClientEvent(env.Type) || env.Type == heartbeat.TypeRecorded) && e.User.IsNil() {
 		return fmt.Errorf("metadata user id %q is not a user id", env.Metadata.UserID)
 	}
 	switch {
@@ -103,6 +106,19 @@ func (d *decoder) decodeOne(e *Event, clients *[]telemetry.ClientEvent, batchLen
 		}
 		*clients = append(*clients, p)
 		e.Payload = &(*clients)[len(*clients)-1]
+	case env.Type == heartbeat.TypeRecorded:
+		p, err := heartbeat.Decode(env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		p.ID = env.ID
+		e.Payload = &p
+	case env.Type == accounts.TypeTimeZoneChanged:
+		p, err := accounts.DecodeTimeZoneChanged(env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		e.Payload = &p
 	case env.Type == recommendation.EventIssued:
 		p, err := recommendation.DecodeIssued(env.SchemaVersion, env.Data)
 		if err != nil {

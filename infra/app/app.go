@@ -18,6 +18,7 @@ import (
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/httpapi/authapi"
 	"github.com/devflow/backend/infra/httpapi/telemetryapi"
+	"github.com/devflow/backend/infra/httpapi/wakatimeapi"
 	"github.com/devflow/backend/infra/insights"
 	"github.com/devflow/backend/infra/logging"
 	"github.com/devflow/backend/infra/metrics"
@@ -46,6 +47,7 @@ var CLI = fx.Options(
 	// Commands print their results on stdout; keep it clean of routine logs.
 	fx.Decorate(func(c config.Config) *slog.Logger { return logging.New(os.Stderr, "warn") }),
 	telemetryapi.Projections,
+	wakatimeapi.Projections,
 	insights.Projections,
 )
 
@@ -69,6 +71,7 @@ var Server = fx.Options(
 	metrics.Module,
 	authapi.Module,
 	telemetryapi.Module,
+	wakatimeapi.Module,
 	insights.Module,
 	httpapi.Module,
 	// Draining HTTP may take SHUTDOWN_TIMEOUT_SECONDS; the rest must fit after it.

@@ -77,6 +77,22 @@ func (u *Users) ByIdentity(ctx context.Context, provider accounts.Provider, prov
 	return user, hash, nil
 }
 
+var _ cmdaccounts.TimeZones = (*Users)(nil)
+
+// SetTimeZone stores the user's zone and its TimeZoneChanged event in one transaction.
+func (u *Users) SetTimeZone(ctx context.Context, e accounts.TimeZoneChanged) error {
+	return u.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET time_zone = $2 WHERE id = $1`, e.UserID, e.TimeZone)
+		if err != nil {
+			return fmt.Errorf("set time zone: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return accounts.ErrUserNotFound
+		}
+		return appendAccountEvents(ctx, tx, u.db.Events, e.UserID, e)
+	})
+}
+
 // Tokens is the api_tokens table (commands/accounts.Tokens).
 type Tokens struct{ db DB }
 

@@ -92,6 +92,9 @@ type Config struct {
 	TelemetryInvalidEvents InvalidEventsMode // TELEMETRY_INVALID_EVENTS
 	MetricsETLBatchSize    int               // METRICS_ETL_BATCH_SIZE
 
+	HeartbeatMaxAge time.Duration // HEARTBEAT_MAX_AGE (days): older heartbeats are rejected
+	WakaTimeTimeout time.Duration // WAKATIME_TIMEOUT_MINUTES: longest gap between heartbeats that counts as coding
+
 	MetricsAddr     string        // METRICS_ADDR: own listener for /metrics; empty: the API port
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT_SECONDS: how long in-flight requests may drain
 }
@@ -167,6 +170,9 @@ func Load(getenv func(string) string) (Config, Warnings, error) {
 	c.TelemetryMaxBodyBytes = int64(l.integer("TELEMETRY_MAX_BODY_BYTES", 8388608))
 	c.TelemetryInvalidEvents = InvalidEventsMode(l.enum("TELEMETRY_INVALID_EVENTS", "quarantine", "quarantine", "reject"))
 	c.MetricsETLBatchSize = l.integer("METRICS_ETL_BATCH_SIZE", 5000)
+
+	c.HeartbeatMaxAge = l.duration("HEARTBEAT_MAX_AGE", 14, 24*time.Hour)
+	c.WakaTimeTimeout = l.duration("WAKATIME_TIMEOUT_MINUTES", 15, time.Minute)
 
 	c.MetricsAddr = l.str("METRICS_ADDR", "")
 	c.ShutdownTimeout = l.duration("SHUTDOWN_TIMEOUT_SECONDS", 20, time.Second)

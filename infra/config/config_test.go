@@ -60,6 +60,8 @@ func TestLoad_DefaultsMatchTheContractTable(t *testing.T) {
 		TelemetryMaxBodyBytes:  8388608,
 		TelemetryInvalidEvents: InvalidEventsQuarantine,
 		MetricsETLBatchSize:    5000,
+		HeartbeatMaxAge:        14 * 24 * time.Hour,
+		WakaTimeTimeout:        15 * time.Minute,
 		ShutdownTimeout:        20 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -84,7 +86,7 @@ func TestLoad_EveryVariableIsRead(t *testing.T) {
 		"RULE_VERY_LONG_SESSION_MIN", "240", "RULE_LONG_SESSION_MIN", "120", "RULE_HIGH_CHURN_RATIO", "0.4",
 		"RULE_RAPID_SWITCH_COUNT", "30", "RULE_DELETE_HEAVY_TOTAL", "50", "ADMIN_USER_IDS", " "+admin+" ,,",
 		"TELEMETRY_MAX_BODY_BYTES", "1024", "TELEMETRY_INVALID_EVENTS", "reject", "METRICS_ETL_BATCH_SIZE", "100",
-		"METRICS_ADDR", ":9090", "SHUTDOWN_TIMEOUT_SECONDS", "5",
+		"METRICS_ADDR", ":9090", "SHUTDOWN_TIMEOUT_SECONDS", "5", "HEARTBEAT_MAX_AGE", "30", "WAKATIME_TIMEOUT_MINUTES", "5",
 	))
 	if len(warnings) != 0 {
 		t.Errorf("warnings = %q, want none", warnings)
@@ -101,6 +103,7 @@ func TestLoad_EveryVariableIsRead(t *testing.T) {
 		RuleVeryLongSessionMin: 240, RuleLongSessionMin: 120, RuleHighChurnRatio: 0.4, RuleRapidSwitchCount: 30, RuleDeleteHeavyTotal: 50,
 		AdminUserIDs:          []ids.ID{ids.MustParse(admin)},
 		TelemetryMaxBodyBytes: 1024, TelemetryInvalidEvents: InvalidEventsReject, MetricsETLBatchSize: 100,
+		HeartbeatMaxAge: 30 * 24 * time.Hour, WakaTimeTimeout: 5 * time.Minute,
 		MetricsAddr: ":9090", ShutdownTimeout: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -51,6 +51,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("telemetry_max_body_bytes", c.TelemetryMaxBodyBytes),
 		slog.String("telemetry_invalid_events", string(c.TelemetryInvalidEvents)),
 		slog.Int("metrics_etl_batch_size", c.MetricsETLBatchSize),
+		slog.Duration("heartbeat_max_age", c.HeartbeatMaxAge),
+		slog.Duration("wakatime_timeout", c.WakaTimeTimeout),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 	)

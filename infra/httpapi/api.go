@@ -131,6 +131,10 @@ func (a *API) Mount(routes ...Routes) {
 	}
 }
 
+// MountAt registers routes under prefix instead of /api/v1: an alias for clients that
+// know another server's paths. Call it before serving.
+func (a *API) MountAt(prefix string, routes Routes) { a.root.Route(prefix, routes.Routes) }
+
 // Handler is the whole API as an http.Handler.
 func (a *API) Handler() http.Handler { return a.root }
 

@@ -70,8 +70,18 @@ func credential(r *http.Request) string {
 // Principal into the request context (PrincipalFrom). The jwt-only and admin 403s are the
 // handlers' business (Principal.APIToken, IsAdmin).
 func (a *API) Authenticated(next http.Handler) http.Handler {
+	return a.AuthenticatedBy(credential)(next)
+}
+
+// AuthenticatedBy is Authenticated with the credential taken from the request by
+// extract ("" for none), for APIs whose clients send it in another form.
+func (a *API) AuthenticatedBy(extract func(*http.Request) string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return a.authenticated(extract, next) }
+}
+
+func (a *API) authenticated(extract func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred := credential(r)
+		cred := extract(r)
 		if cred == "" || a.auth == nil {
 			WriteError(w, http.StatusUnauthorized, "Unauthorized")
 			return

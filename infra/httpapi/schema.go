@@ -38,6 +38,7 @@ var schemaComponents = map[string]string{
 	"register":                  "RegisterRequest",
 	"login":                     "LoginRequest",
 	"createToken":               "CreateTokenRequest",
+	"updateMe":                  "UpdateMeRequest",
 	"telemetryEnvelope":         "TelemetryEnvelope",
 	"event":                     "EventBase",
 	"event.file_save":           "FileSaveEvent",

@@ -6,7 +6,12 @@
 //   - metrics_daily_files and metrics_session_files: switches per target file, exact
 //     (top files are cut at query time, so no count is lost when a file leaves a top 20);
 //   - metrics_file_lines: projection state of line counting v2, the last line count of
-//     each file in each session.
+//     each file in each session;
+//   - metrics_heartbeat_entities: projection state of heartbeats, each user's last file.
+//
+// WakaTime heartbeats count too, per day only (they have no session): a file heartbeat
+// whose entity differs from the user's previous file heartbeat (in log order) is an
+// editor switch to that file, and line_additions/line_deletions are explicit lines.
 //
 // Lines come from the line-count formula of domain/telemetry; the projection's version
 // names the formula in use, so switching formulas is a rebuild (decision D25).
@@ -20,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/devflow/backend/domain/heartbeat"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
 	"github.com/devflow/backend/projections"
@@ -31,7 +37,8 @@ const Name = "metrics"
 // Version is the read model's version. It names the line-count formula of the live
 // projection: version 2 counts lines with formula v2 (LiveFormula). Any change of
 // formula or tables is a new version, which the service rebuilds blue/green on start.
-const Version = 2
+// Version 3 folds heartbeats too.
+const Version = 3
 
 // LiveFormula is the line-count formula of the live projection.
 const LiveFormula = telemetry.V2
@@ -85,12 +92,14 @@ func (p *Projection) Formula() telemetry.Formula { return p.formula }
 // events that count (debug sessions, terminals and git activity count for activity only,
 // which this read model does not hold).
 func (p *Projection) Handles() []string {
-	return []string{telemetry.TypeSessionStarted, telemetry.TypeTextChanged, telemetry.TypeFileSaved, telemetry.TypeEditorSwitched}
+	return []string{telemetry.TypeSessionStarted, telemetry.TypeTextChanged, telemetry.TypeFileSaved, telemetry.TypeEditorSwitched,
+		heartbeat.TypeRecorded}
 }
 
 // Tables implements projections.Projection.
 func (p *Projection) Tables() []string {
-	return []string{"metrics_daily", "metrics_daily_files", "metrics_session", "metrics_session_files", "metrics_file_lines"}
+	return []string{"metrics_daily", "metrics_daily_files", "metrics_session", "metrics_session_files", "metrics_file_lines",
+		"metrics_heartbeat_entities"}
 }
 
 // counts are the additive numbers of one row.
@@ -135,12 +144,16 @@ type obs struct {
 	hasLine bool
 	text    telemetry.TextChange
 	rapid   bool
+	added   int64 // a heartbeat's line_additions and line_deletions
+	deleted int64
 }
 
 const (
 	kindText = iota + 1
 	kindSave
 	kindSwitch
+	kindBeat     // a heartbeat that is not of a file: lines only
+	kindFileBeat // a file heartbeat: lines, and a switch when its file differs from the last
 )
 
 // batch is Apply's scratch space.
@@ -153,6 +166,10 @@ type batch struct {
 	sessFil map[sessionFileKey]int64
 	lines   map[sessionFileKey]lineState
 	touched map[sessionFileKey]bool
+	// lastFile is each heartbeat user's last file heartbeat's entity ("" unknown);
+	// beatUsers marks the users whose entry the batch changes.
+	lastFile  map[ids.ID]string
+	beatUsers map[ids.ID]bool
 }
 
 func (p *Projection) getBatch() *batch {
@@ -163,7 +180,8 @@ func (p *Projection) getBatch() *batch {
 	}
 	return &batch{days: map[dayKey]*counts{}, dayFile: map[dayFileKey]int64{},
 		sess: map[ids.ID]*sessionAgg{}, sessFil: map[sessionFileKey]int64{},
-		lines: map[sessionFileKey]lineState{}, touched: map[sessionFileKey]bool{}}
+		lines: map[sessionFileKey]lineState{}, touched: map[sessionFileKey]bool{},
+		lastFile: map[ids.ID]string{}, beatUsers: map[ids.ID]bool{}}
 }
 
 func (p *Projection) putBatch(b *batch) {
@@ -173,6 +191,8 @@ func (p *Projection) putBatch(b *batch) {
 	clear(b.sessFil)
 	clear(b.lines)
 	clear(b.touched)
+	clear(b.lastFile)
+	clear(b.beatUsers)
 	b.obs, b.sessOrd = b.obs[:0], b.sessOrd[:0]
 	select {
 	case p.idle <- b:
@@ -203,6 +223,9 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 	if err := b.loadLines(ctx, tx); err != nil {
 		return err
 	}
+	if err := b.loadLastFiles(ctx, tx); err != nil {
+		return err
+	}
 	b.fold(p.formula)
 	return b.write(ctx, tx)
 }
@@ -210,6 +233,10 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 func (b *batch) observe(events []projections.Event) {
 	for i := range events {
 		e := &events[i]
+		if hb, ok := e.Payload.(*heartbeat.Heartbeat); ok {
+			b.observeHeartbeat(e.User, hb)
+			continue
+		}
 		if e.Session.IsNil() {
 			continue // another area's event that happens to share a type name
 		}
@@ -242,6 +269,40 @@ func (b *batch) observeClient(e *projections.Event, c *telemetry.ClientEvent) {
 		return // stored for activity only
 	}
 	b.obs = append(b.obs, ob)
+}
+
+func (b *batch) observeHeartbeat(user ids.ID, h *heartbeat.Heartbeat) {
+	ob := obs{kind: kindBeat, user: user, day: dayOf(h.Time), added: h.LineAdditions, deleted: h.LineDeletions}
+	if h.Type == heartbeat.EntityFile {
+		ob.kind, ob.path = kindFileBeat, h.Entity
+		b.beatUsers[user] = true
+	}
+	b.obs = append(b.obs, ob)
+}
+
+// loadLastFiles reads the last file heartbeat of the users whose heartbeats the batch holds.
+func (b *batch) loadLastFiles(ctx context.Context, tx pgx.Tx) error {
+	if len(b.beatUsers) == 0 {
+		return nil
+	}
+	users := make([][16]byte, 0, len(b.beatUsers))
+	for u := range b.beatUsers {
+		users = append(users, u)
+	}
+	rows, err := tx.Query(ctx, `SELECT user_id, entity FROM metrics_heartbeat_entities WHERE user_id = ANY($1::uuid[])`, users)
+	if err != nil {
+		return fmt.Errorf("metrics: load last files: %w", err)
+	}
+	var u [16]byte
+	var entity string
+	_, err = pgx.ForEachRow(rows, []any{&u, &entity}, func() error {
+		b.lastFile[ids.ID(u)] = entity
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: load last files: %w", err)
+	}
+	return nil
 }
 
 // dayOf is the UTC day number of t (decision D10).
@@ -325,6 +386,19 @@ func (b *batch) fold(f telemetry.Formula) {
 				b.dayFile[dayFileKey{dk, o.path}]++
 				b.sessFil[sessionFileKey{o.session, o.path}]++
 			}
+		case kindBeat, kindFileBeat:
+			if o.added > 0 || o.deleted > 0 {
+				d := b.day(dk)
+				d.added += o.added
+				d.deleted += o.deleted
+			}
+			if o.kind == kindFileBeat {
+				if last := b.lastFile[o.user]; last != "" && last != o.path {
+					b.day(dk).switches++
+					b.dayFile[dayFileKey{dk, o.path}]++
+				}
+				b.lastFile[o.user] = o.path
+			}
 		}
 	}
 }
@@ -402,6 +476,16 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[])
 			ON CONFLICT (session_id, path_key) DO UPDATE SET lines = excluded.lines`,
 			sids, paths, lines)
+	}
+	if n := len(b.beatUsers); n > 0 {
+		users, entities := make([][16]byte, 0, n), make([]string, 0, n)
+		for u := range b.beatUsers {
+			users, entities = append(users, u), append(entities, b.lastFile[u])
+		}
+		q.Queue(`INSERT INTO metrics_heartbeat_entities AS m (user_id, entity)
+			SELECT * FROM unnest($1::uuid[], $2::text[])
+			ON CONFLICT (user_id) DO UPDATE SET entity = excluded.entity`,
+			users, entities)
 	}
 	if q.Len() == 0 {
 		return nil

@@ -94,6 +94,38 @@ func (rt *Routes) me(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, toUserJSON(u))
 }
 
+// updateMe sets the caller's time zone (the only setting so far) and answers the user
+// with it.
+func (rt *Routes) updateMe(w http.ResponseWriter, r *http.Request) {
+	doc, ok := httpapi.ValidateBody(w, r, "updateMe")
+	if !ok {
+		return
+	}
+	p, _ := httpapi.PrincipalFrom(r.Context())
+	zone := bodyString(doc, "time_zone")
+	err := rt.s.setTimeZone.Handle(r.Context(), p.UserID, zone)
+	switch {
+	case errors.Is(err, accounts.ErrInvalidTimeZone):
+		httpapi.WriteValidation(w, "time_zone must be an IANA time zone name such as Europe/Berlin", nil)
+		return
+	case errors.Is(err, accounts.ErrUserNotFound):
+		httpapi.WriteError(w, http.StatusNotFound, "User not found")
+		return
+	case err != nil:
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	u, err := rt.s.queries.User(r.Context(), p.UserID)
+	if err != nil {
+		httpapi.InternalError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		userJSON
+		TimeZone string `json:"time_zone"`
+	}{toUserJSON(u), zone})
+}
+
 func (rt *Routes) logout(w http.ResponseWriter, r *http.Request) {
 	for _, name := range []string{httpapi.SessionCookie, httpapi.LegacySessionCookie} {
 		c := rt.cookie(name, "")

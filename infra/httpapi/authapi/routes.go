@@ -25,6 +25,7 @@ func (rt *Routes) Routes(r chi.Router) {
 	r.Post("/auth/register", rt.register)
 	r.Post("/auth/login", rt.login)
 	authed.Get("/auth/me", rt.me)
+	authed.Patch("/auth/me", rt.updateMe)
 	r.Post("/auth/logout", rt.logout)
 
 	authed.Post("/auth/tokens", rt.createToken)

@@ -81,6 +81,7 @@ type Service struct {
 	signInOAuth cmdaccounts.SignInOAuthHandler
 	issueToken  cmdaccounts.IssueTokenHandler
 	revokeToken cmdaccounts.RevokeTokenHandler
+	setTimeZone cmdaccounts.SetTimeZoneHandler
 
 	startPairing    cmdpairing.StartHandler
 	approvePairing  cmdpairing.ApproveHandler
@@ -120,6 +121,7 @@ func NewService(cfg config.Config, db auth.DB, log *slog.Logger, opts Options) (
 		signInOAuth: cmdaccounts.NewSignInOAuthHandler(users, jwt, now),
 		issueToken:  cmdaccounts.NewIssueTokenHandler(tokens, now),
 		revokeToken: cmdaccounts.NewRevokeTokenHandler(tokens, now),
+		setTimeZone: cmdaccounts.NewSetTimeZoneHandler(users, now),
 
 		startPairing:    cmdpairing.NewStartHandler(pairings, now),
 		approvePairing:  cmdpairing.NewApproveHandler(pairings, now),

@@ -1,0 +1,116 @@
+package heartbeat
+
+import "time"
+
+// Dimension is what a duration is grouped by.
+type Dimension string
+
+// The dimensions of the WakaTime summaries; Total is the grand total.
+const (
+	Total     Dimension = "total"
+	Project   Dimension = "project"
+	Language  Dimension = "language"
+	Editor    Dimension = "editor"
+	OS        Dimension = "os"
+	Machine   Dimension = "machine"
+	Branch    Dimension = "branch"
+	Entity    Dimension = "entity"
+	Category  Dimension = "category"
+	unknownAs           = "Unknown"
+)
+
+// Dimensions lists every dimension but Total.
+var Dimensions = []Dimension{Project, Language, Editor, OS, Machine, Branch, Entity, Category}
+
+// Value is h's value in d ("Unknown" when the heartbeat has none, as WakaTime shows it).
+func (h *Heartbeat) Value(d Dimension) string {
+	var v string
+	switch d {
+	case Project:
+		v = h.Project
+	case Language:
+		v = h.Language
+	case Editor:
+		v = h.Editor
+	case OS:
+		v = h.OS
+	case Machine:
+		v = h.Machine
+	case Branch:
+		v = h.Branch
+	case Entity:
+		v = h.Entity
+	case Category:
+		v = h.Category
+	}
+	if v == "" {
+		return unknownAs
+	}
+	return v
+}
+
+// Key is one row of a day's durations.
+type Key struct {
+	Dimension Dimension
+	Value     string
+}
+
+// DayTotals computes the seconds of the local day [start, end) per dimension value
+// (and the grand total under Key{Total, ""}) the WakaTime way: between two consecutive
+// heartbeats closer than timeout, the gap counts, for the earlier heartbeat's project,
+// language and so on. beats must be sorted by time. Heartbeats of all the user's
+// machines are one sequence, so two editors open at once never count twice; a gap
+// across midnight counts its part before midnight on one day and the rest on the next.
+func DayTotals(beats []Heartbeat, start, end time.Time, timeout time.Duration) map[Key]float64 {
+	totals := map[Key]float64{}
+	for i := 0; i+1 < len(beats); i++ {
+		a, b := &beats[i], &beats[i+1]
+		gap := b.Time.Sub(a.Time)
+		if gap <= 0 || gap >= timeout {
+			continue
+		}
+		from, to := a.Time, b.Time
+		if from.Before(start) {
+			from = start
+		}
+		if to.After(end) {
+			to = end
+		}
+		if !from.Before(to) {
+			continue
+		}
+		seconds := to.Sub(from).Seconds()
+		totals[Key{Total, ""}] += seconds
+		for _, d := range Dimensions {
+			totals[Key{d, a.Value(d)}] += seconds
+		}
+	}
+	return totals
+}
+
+// Day is a calendar day, as midnight UTC of that date (how PostgreSQL dates travel).
+type Day = time.Time
+
+// DayOf is the local day of t in loc.
+func DayOf(t time.Time, loc *time.Location) Day {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// Bounds is the instant range [start, end) of day in loc (23 or 25 hours on the days
+// the clocks change).
+func Bounds(day Day, loc *time.Location) (start, end time.Time) {
+	y, m, d := day.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// AffectedDays are the local days whose durations a heartbeat at t can change: a gap
+// before or after it may reach timeout into the neighbouring day.
+func AffectedDays(t time.Time, loc *time.Location, timeout time.Duration) []Day {
+	first, last := DayOf(t.Add(-timeout), loc), DayOf(t.Add(timeout), loc)
+	var days []Day
+	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+		days = append(days, d)
+	}
+	return days
+}
