@@ -14,23 +14,36 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/devflow/backend/domain/accounts"
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/eventlog/eventlogtest"
+	"github.com/devflow/backend/domain/heartbeat"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
 	"github.com/devflow/backend/projections"
+	"github.com/devflow/backend/projections/heartbeats"
 	"github.com/devflow/backend/projections/metrics"
 	"github.com/devflow/backend/projections/recommendations"
 	"github.com/devflow/backend/projections/sessions"
 )
 
-// history is a random telemetry history written straight into the log, in calls of
-// random size: sessions of a few users, their SessionStarted first (some in schema
-// version 1, which the decoder upcasts), then realistic client events.
+// history is a random history written straight into the log, in calls of random size:
+// sessions of a few users, their SessionStarted first (some in schema version 1, which
+// the decoder upcasts), then realistic client events, and the same users' WakaTime
+// heartbeats.
 func history(t *testing.T, ctx context.Context, store eventlog.Store, rng *rand.Rand, sessionsN, perSession int) {
 	t.Helper()
 	users := []ids.ID{ids.New(), ids.New(), ids.New()}
+	for _, u := range users[:2] { // the third stays in UTC
+		zone, err := accounts.Encode(accounts.TimeZoneChanged{UserID: u, TimeZone: "Europe/Berlin", ChangedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Append(ctx, eventlog.Append{StreamID: accounts.StreamID(u), Events: []eventlog.EventData{zone}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for s := range sessionsN {
 		user, session := users[rng.IntN(len(users))], ids.New()
 		meta := eventlog.Metadata{UserID: user.String(), ReceivedAt: time.Now().UTC(), RequestID: fmt.Sprint(s)}
@@ -58,6 +71,23 @@ func history(t *testing.T, ctx context.Context, store eventlog.Store, rng *rand.
 				t.Fatal(err)
 			}
 			events = events[n:]
+		}
+		// The same user's other editor, through the WakaTime API: file heartbeats that
+		// switch between a few files and add and delete lines.
+		var beats []eventlog.EventData
+		for i := range 1 + rng.IntN(40) {
+			raw, _ := json.Marshal(map[string]any{"entity": fmt.Sprintf("/src/f%d.go", rng.IntN(4)), "type": "file",
+				"time":    float64(at.Add(time.Duration(i*(30+rng.IntN(900)))*time.Second).UnixMilli()) / 1000,
+				"project": "api", "language": "Go", "line_additions": rng.IntN(5), "line_deletions": rng.IntN(3)})
+			_, ev, err := heartbeat.Parse(user, raw, heartbeat.Client{UserAgent: "wakatime/v1.90.0 (linux) go1.22 vim/9.0 vim-wakatime/11.1.1", Machine: "box"},
+				at.Add(48*time.Hour), 30*24*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			beats = append(beats, ev)
+		}
+		if _, err := store.Append(ctx, eventlog.Append{StreamID: heartbeat.StreamID(user), Events: beats}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -106,14 +136,14 @@ func TestEngine_SharedReadEqualsEachProjectionAlone(t *testing.T) {
 			pool, store := setup(t)
 			rng := rand.New(rand.NewPCG(seed, seed))
 			batch := 3 + rng.IntN(40)
-			ps := []projections.Projection{metrics.New(metrics.Options{}), sessions.New(), recommendations.New()}
+			ps := []projections.Projection{metrics.New(metrics.Options{}), sessions.New(), heartbeats.New(15 * time.Minute), recommendations.New()}
 			opts := projections.Options{BatchSize: batch, IdleWait: 50 * time.Millisecond}
 			e := projections.NewEngine(pool, store, quiet, opts, ps)
 			if err := e.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 			history(t, ctx, store, rng, 6, 80) // appended while the engine follows
-			waitAll(t, e, store, metrics.Name, sessions.Name)
+			waitAll(t, e, store, metrics.Name, sessions.Name, heartbeats.Name)
 			if err := e.Stop(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -129,9 +159,9 @@ func TestEngine_SharedReadEqualsEachProjectionAlone(t *testing.T) {
 			}
 			defer func() { _ = e.Stop(ctx) }()
 			history(t, ctx, store, rng, 4, 80)
-			waitAll(t, e, store, metrics.Name, sessions.Name)
+			waitAll(t, e, store, metrics.Name, sessions.Name, heartbeats.Name)
 
-			for _, p := range ps[:2] {
+			for _, p := range ps[:3] {
 				schema := "alone_" + p.Name()
 				if _, err := projections.Replay(ctx, pool, store, p, schema, 1+rng.IntN(100), nil); err != nil {
 					t.Fatal(err)
@@ -148,7 +178,7 @@ func TestEngine_SharedReadEqualsEachProjectionAlone(t *testing.T) {
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&logged); err != nil {
 				t.Fatal(err)
 			}
-			if cps[metrics.Name] != logged || cps[sessions.Name] != logged || cps[recommendations.Name] != logged {
+			if cps[metrics.Name] != logged || cps[sessions.Name] != logged || cps[heartbeats.Name] != logged || cps[recommendations.Name] != logged {
 				t.Errorf("checkpoint ordinals %v, the log holds %d events", cps, logged)
 			}
 
