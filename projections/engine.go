@@ -39,11 +39,13 @@ type Projection interface {
 	// not decoded for it), though its checkpoint moves past them.
 	Handles() []string
 	// Apply folds a batch of handled events, in log order, inside the engine's
-	// transaction. SQL uses unqualified table names: the engine sets search_path to the
-	// target schema. An error that is about the data (a PostgreSQL data exception,
-	// integrity violation or program limit) makes the engine park the event that
-	// causes it; any other error fails the batch, to be retried.
-	Apply(ctx context.Context, tx pgx.Tx, events []Event) error
+	// transaction. Statements whose answers it needs go through tx; the writes it only
+	// needs done it queues on writes, which the engine sends together with the
+	// checkpoint's in one round trip. SQL uses unqualified table names: the engine sets
+	// search_path to the target schema. An error that is about the data (a PostgreSQL
+	// data exception, integrity violation or program limit) makes the engine park the
+	// event that causes it; any other error fails the batch, to be retried.
+	Apply(ctx context.Context, tx pgx.Tx, events []Event, writes *pgx.Batch) error
 }
 
 // Checkpoint is how far a projection has got in the log.
@@ -667,7 +669,7 @@ func applyAll(ctx context.Context, pool *pgxpool.Pool, members []*member, shares
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		end := &pgx.Batch{}
+		end := &pgx.Batch{} // the projections' writes, parked events and checkpoints
 		for i, m := range members {
 			sh := shares[i]
 			if sh.counted == 0 {
@@ -679,7 +681,7 @@ func applyAll(ctx context.Context, pool *pgxpool.Pool, members []*member, shares
 				continue
 			}
 			if len(sh.events) > 0 {
-				if err := m.p.Apply(ctx, tx, sh.events); err != nil {
+				if err := m.p.Apply(ctx, tx, sh.events, end); err != nil {
 					return fmt.Errorf("%w: %s: %w", errMemberFailed, m.p.Name(), err)
 				}
 			}

@@ -41,7 +41,7 @@ func (c *counting) Tables() []string { return []string{"counting_streams", "coun
 
 func (c *counting) Handles() []string { return []string{"Counted"} }
 
-func (c *counting) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (c *counting) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, _ *pgx.Batch) error {
 	if c.inApply != nil {
 		if c.inApply.Add(1) > 1 {
 			c.overlap.Store(true)

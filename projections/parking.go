@@ -71,7 +71,11 @@ func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, schema string, eve
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
 		return err
 	}
-	if err := p.Apply(ctx, tx, events); err != nil {
+	writes := &pgx.Batch{}
+	if err := p.Apply(ctx, tx, events, writes); err != nil {
+		return fmt.Errorf("apply %s: %w", p.Name(), err)
+	}
+	if err := tx.SendBatch(ctx, writes).Close(); err != nil {
 		return fmt.Errorf("apply %s: %w", p.Name(), err)
 	}
 	_, err := tx.Exec(ctx, `SELECT set_config('search_path', 'public', true)`)

@@ -231,7 +231,7 @@ func (p *tally) nType() string {
 
 // Apply stores the event's "n": before the fix, an "Odd" event whose n is not a number fails
 // with a PostgreSQL data exception (an event the projection cannot apply).
-func (p *tally) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (p *tally) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, _ *pgx.Batch) error {
 	for _, e := range events {
 		if p.fail != nil {
 			if err := p.fail(e); err != nil {

@@ -201,7 +201,7 @@ func (folding) Tables() []string { return []string{"folding_streams"} }
 
 func (folding) Handles() []string { return []string{"T0", "T1", "T2", "Stale"} }
 
-func (p folding) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (p folding) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, _ *pgx.Batch) error {
 	for _, e := range events {
 		stream, ok := strings.CutPrefix(e.StreamID, p.prefix)
 		if !ok {

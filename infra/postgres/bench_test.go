@@ -84,11 +84,11 @@ func BenchmarkAppend(b *testing.B) {
 // reading the log, one transaction and checkpoint per batch.
 type nop struct{}
 
-func (nop) Name() string                                             { return "nop" }
-func (nop) Version() int                                             { return 1 }
-func (nop) Tables() []string                                         { return nil }
-func (nop) Handles() []string                                        { return nil }
-func (nop) Apply(context.Context, pgx.Tx, []projections.Event) error { return nil }
+func (nop) Name() string                                                         { return "nop" }
+func (nop) Version() int                                                         { return 1 }
+func (nop) Tables() []string                                                     { return nil }
+func (nop) Handles() []string                                                    { return nil }
+func (nop) Apply(context.Context, pgx.Tx, []projections.Event, *pgx.Batch) error { return nil }
 
 // BenchmarkProjectionEngine replays 200,000 events through a projection that does
 // nothing, beside a raw sequential read of the same rows in log order (the baseline).

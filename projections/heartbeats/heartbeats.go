@@ -77,7 +77,7 @@ type stored struct {
 }
 
 // Apply stores the batch's heartbeats and recomputes the days they change.
-func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, _ *pgx.Batch) error {
 	zones, err := loadZones(ctx, tx, events)
 	if err != nil {
 		return err

@@ -213,7 +213,7 @@ func (b *batch) session(id, user ids.ID) *sessionAgg {
 // Apply folds a batch: it reads what it needs from every event, loads the line-count
 // state of the files the batch touches, folds in log order in memory, and writes each
 // changed row once.
-func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, writes *pgx.Batch) error {
 	b := p.getBatch()
 	defer p.putBatch(b)
 	b.observe(events)
@@ -227,7 +227,8 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 		return err
 	}
 	b.fold(p.formula)
-	return b.write(ctx, tx)
+	b.write(writes)
+	return nil
 }
 
 func (b *batch) observe(events []projections.Event) {
@@ -412,9 +413,8 @@ func (b *batch) day(k dayKey) *counts {
 	return c
 }
 
-// write upserts every changed row, one statement per table, in one round trip.
-func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
-	q := &pgx.Batch{}
+// write queues an upsert of every changed row, one statement per table.
+func (b *batch) write(q *pgx.Batch) {
 	if n := len(b.days); n > 0 {
 		users, days := make([][16]byte, 0, n), make([]int32, 0, n)
 		var a, d, s, r []int64
@@ -487,11 +487,4 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			ON CONFLICT (user_id) DO UPDATE SET entity = excluded.entity`,
 			users, entities)
 	}
-	if q.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("metrics: write: %w", err)
-	}
-	return nil
 }

@@ -35,7 +35,11 @@ func apply(t *testing.T, pool *pgxpool.Pool, events []eventlog.Envelope) {
 		t.Fatal(err)
 	}
 	err = pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
-		return recommendations.New().Apply(context.Background(), tx, decoded)
+		writes := &pgx.Batch{}
+		if err := recommendations.New().Apply(context.Background(), tx, decoded, writes); err != nil {
+			return err
+		}
+		return tx.SendBatch(context.Background(), writes).Close()
 	})
 	if err != nil {
 		t.Fatal(err)

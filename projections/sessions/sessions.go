@@ -9,7 +9,6 @@ package sessions
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,7 +62,7 @@ type batch struct {
 }
 
 // Apply folds a batch and writes each changed row once.
-func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event) error {
+func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, writes *pgx.Batch) error {
 	var b *batch
 	select {
 	case b = <-p.idle:
@@ -107,11 +106,12 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 			}
 		}
 	}
-	return b.write(ctx, tx)
+	b.write(writes)
+	return nil
 }
 
-func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
-	q := &pgx.Batch{}
+// write queues an upsert of every changed row, one statement per table.
+func (b *batch) write(q *pgx.Batch) {
 	if n := len(b.order); n > 0 {
 		sids, owners := make([][16]byte, 0, n), make([][16]byte, 0, n)
 		starts, lasts := make([]*time.Time, 0, n), make([]*time.Time, 0, n)
@@ -137,13 +137,6 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 			ON CONFLICT (user_id) DO UPDATE SET last_event_at = greatest(a.last_event_at, excluded.last_event_at)`,
 			users, lasts)
 	}
-	if q.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("sessions: write: %w", err)
-	}
-	return nil
 }
 
 func timeOrNil(t time.Time) *time.Time {
