@@ -102,50 +102,55 @@ func createShadow(ctx context.Context, pool *pgxpool.Pool, p Projection, schema 
 
 // fill applies the log from Start into schema, batch by batch, until it has passed
 // target (the head when the pass started), through the live runner's decode-and-apply
-// path (parking what it cannot apply). The next batch is read and decoded while the
-// current one is applied, so reading the log and writing the read model overlap. Reads
-// can come back empty before target while an older transaction is still open somewhere;
-// then it waits for the log to move.
+// path (parking what it cannot apply). Reading, decoding and applying run as three
+// stages, each on the next page, so the log's reader, the decoder and the read model's
+// writer work at once. Reads can come back empty before target while an older
+// transaction is still open somewhere; then the reader waits for the log to move.
 func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Projection, schema string, batchSize int, target eventlog.Position, t *tracker) (eventlog.Position, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type page struct {
-		last   eventlog.Position
-		events []Event
-		failed map[int]error
-		err    error
-	}
 	types := handled(p)
-	var dec decoder // used by one read at a time
-	read := func(after eventlog.Position) <-chan page {
-		ch := make(chan page, 1)
-		go func() {
-			envs, err := store.ReadAll(ctx, after, batchSize)
-			if err != nil || len(envs) == 0 {
-				ch <- page{err: err}
+	read := make(chan page, 2)
+	go func() {
+		defer close(read)
+		for pos := eventlog.Start; pos.Less(target); {
+			envs, err := store.ReadAll(ctx, pos, batchSize)
+			if err == nil && len(envs) == 0 {
+				err = store.WaitForAppend(ctx, 50*time.Millisecond)
+				if err == nil {
+					continue
+				}
+			}
+			select {
+			case read <- page{from: pos, envs: envs, err: err}:
+			case <-ctx.Done():
 				return
 			}
-			events, failed := dec.decode(envs, types)
-			ch <- page{last: envs[len(envs)-1].Position, events: events, failed: failed}
-		}()
-		return ch
-	}
+			if err != nil {
+				return
+			}
+			pos = envs[len(envs)-1].Position
+		}
+	}()
+	decoded := make(chan page, 2)
+	go func() {
+		defer close(decoded)
+		var dec decoder
+		for pg := range read {
+			if pg.err == nil {
+				pg.events, pg.failed = dec.decode(pg.envs, types)
+			}
+			select {
+			case decoded <- pg:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	pos := eventlog.Start
-	next := read(pos)
-	for pos.Less(target) {
-		pg := <-next
+	for pg := range decoded {
 		if pg.err != nil {
 			return pos, pg.err
-		}
-		if len(pg.events) == 0 {
-			if err := store.WaitForAppend(ctx, 50*time.Millisecond); err != nil {
-				return pos, err
-			}
-			next = read(pos)
-			continue
-		}
-		if pg.last.Less(target) {
-			next = read(pg.last)
 		}
 		pass := func(careful bool) error {
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -156,10 +161,10 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 		if err := pass(false); err != nil && (!isPoison(err) || pass(true) != nil) {
 			return pos, err
 		}
-		pos = pg.last
+		pos = pg.last()
 		t.add(len(pg.events), false)
 	}
-	return pos, nil
+	return pos, ctx.Err()
 }
 
 // applyPass applies a decoded page of a rebuild or replay into schema and parks (in
