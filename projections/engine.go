@@ -324,8 +324,8 @@ func (e *Engine) lead(ctx context.Context, p Projection, log *slog.Logger) error
 // others (new, rebuilt or recovering from a failure) catches up by one batch of its own,
 // never past the others, and joins them once it has reached them; then one batch after
 // the joined members' checkpoint is read, decoded once and applied for all of them in
-// one transaction (a savepoint each, so one failing projection does not hold back the
-// rest).
+// one transaction (see apply: one failing projection does not hold back the rest),
+// while the next batch is read ahead.
 func (e *Engine) read(ctx context.Context) {
 	var members []*member
 	defer func() {
