@@ -61,8 +61,7 @@ func (a *API) paceBodies(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), bodyBudgetKey{}, &a.budget))
 		if r.ContentLength != 0 {
 			p := &pacedBody{body: r.Body, rc: http.NewResponseController(w), start: time.Now(), limits: a.bodyLimits}
-			p.deadline = p.start.Add(a.bodyLimits.Grace)
-			_ = p.rc.SetReadDeadline(p.deadline) // not supported: the server's own timeouts apply
+			_ = p.rc.SetReadDeadline(p.start.Add(a.bodyLimits.Grace)) // not supported: the server's own timeouts apply
 			r.Body = p
 		}
 		next.ServeHTTP(w, r)
@@ -93,28 +92,24 @@ func reserveBody(w http.ResponseWriter, r *http.Request, n int64) bool {
 
 // pacedBody moves the connection's read deadline forward as the body arrives.
 type pacedBody struct {
-	body     io.ReadCloser
-	rc       *http.ResponseController
-	start    time.Time
-	limits   BodyLimits
-	read     int64
-	deadline time.Time
+	body   io.ReadCloser
+	rc     *http.ResponseController
+	start  time.Time
+	limits BodyLimits
+	read   int64
 }
 
 func (p *pacedBody) Read(b []byte) (int, error) {
 	n, err := p.body.Read(b)
 	p.read += int64(n)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		// Complete: the handler may take its time now without the server's background
 		// read timing out (which would cancel the request's context).
 		_ = p.rc.SetReadDeadline(time.Time{})
-		return n, err
-	}
-	// Moved in steps of a second or more, not on every read.
-	earned := time.Duration(float64(p.read) / float64(p.limits.MinRate) * float64(time.Second))
-	if d := p.start.Add(p.limits.Grace + earned); d.Sub(p.deadline) >= time.Second {
-		p.deadline = d
-		_ = p.rc.SetReadDeadline(d)
+	case n > 0:
+		earned := time.Duration(float64(p.read) / float64(p.limits.MinRate) * float64(time.Second))
+		_ = p.rc.SetReadDeadline(p.start.Add(p.limits.Grace + earned))
 	}
 	return n, err
 }
