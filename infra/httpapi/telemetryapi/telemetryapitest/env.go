@@ -137,6 +137,14 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 		Client: &http.Client{Transport: transport}}
 }
 
+// For is the Env with t reporting its failures: a fuzz function's own t, since the
+// *testing.F the Env was made with must not be used there.
+func (e *Env) For(t testing.TB) *Env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // User is a registered user with an API token (as the extension holds) and a JWT (as
 // the dashboard's cookie holds).
 type User struct {
