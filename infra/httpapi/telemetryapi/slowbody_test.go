@@ -58,6 +58,7 @@ func TestSlowBodies_AreCutOffWithoutHoldingMemory(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("heap in use: %d MiB before, %d MiB with the slow clients connected", before>>20, during>>20)
 	// Generous: the announced bodies alone would be 800 MiB.
 	if grown := int64(during) - int64(before); grown > 64<<20 {
 		t.Errorf("heap in use grew by %d MiB with 100 slow clients connected", grown>>20)
