@@ -18,8 +18,18 @@ deps:
 run: deps
 	JWT_SECRET="$${JWT_SECRET:-dev-only-insecure-jwt-secret}" $(GO) run ./cmd/devflow serve
 
+# After the suite (which runs the fuzz seed corpora as tests), every fuzz target fuzzes
+# for FUZZTIME, one at a time: go test -fuzz takes one target per package per run.
+FUZZTIME ?= 20s
+
 test: deps
 	$(GO) test -p 2 -count=1 -timeout 15m ./...
+	@for file in $$(grep -rl --include='*_test.go' '^func Fuzz' cmd domain commands projections queries infra); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "fuzzing $$target in $$(dirname "$$file") for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s "./$$(dirname "$$file")" || exit 1; \
+		done; \
+	done
 
 build:
 	$(GO) build -o bin/devflow ./cmd/devflow

@@ -61,6 +61,7 @@ type Params struct {
 	Authenticator Authenticator    `optional:"true"` // without one, authenticated routes answer 401
 	Checks        []ReadinessCheck `group:"readiness"`
 	Metrics       *metrics.Metrics `optional:"true"`
+	BodyLimits    BodyLimits       `optional:"true"` // the defaults unless a test sets them
 }
 
 // API is the HTTP core. Build it with New, add the areas with Mount, serve Handler.
@@ -76,6 +77,8 @@ type API struct {
 	v1   chi.Router
 
 	readyTimeout time.Duration
+	bodyLimits   BodyLimits
+	budget       bodyBudget
 
 	shuttingDown atomic.Bool
 	listenAddr   atomic.Value // string, set once the server listens
@@ -101,7 +104,9 @@ func New(p Params) *API {
 		cors:    map[string]bool{},
 
 		readyTimeout: readyTimeout,
+		bodyLimits:   p.BodyLimits.withDefaults(),
 	}
+	a.budget = newBodyBudget(a.bodyLimits.InFlight)
 	for _, origin := range p.Config.CORSAllowedOrigins {
 		a.cors[origin] = true
 	}
@@ -109,7 +114,8 @@ func New(p Params) *API {
 	r := chi.NewRouter()
 	// Outermost first: every response, errors and preflights included, gets a request id
 	// and the security headers; the access log sees the status the recoverer wrote.
-	r.Use(a.requestID, securityHeaders, a.metrics.Middleware, a.accessLog, a.recoverer, a.corsMiddleware, middleware.GetHead)
+	// Bodies are paced from the start.
+	r.Use(a.requestID, securityHeaders, a.metrics.Middleware, a.accessLog, a.recoverer, a.paceBodies, a.corsMiddleware, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { WriteError(w, http.StatusNotFound, "Not found") })
 	r.MethodNotAllowed(a.methodNotAllowed)
 	a.metrics.Mount(r)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
+	"os"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes is the body limit of every endpoint except POST /telemetry (1 MiB).
@@ -21,11 +23,21 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return ReadBodyLimit(w, r, MaxBodyBytes)
 }
 
-// ReadBodyLimit returns the request body under the contract's rules (2.2): a body whose
-// media type is not application/json or *+json is ignored and reads as {}; an empty body
-// reads as {}; a body over limit bytes is answered with 413 and ok=false. The bytes are
-// not checked for JSON syntax. On ok=false the response has been written.
+// ReadBodyLimit is ReadBodyInto with a buffer of its own.
 func ReadBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	return ReadBodyInto(w, r, limit, nil)
+}
+
+// ReadBodyInto returns the request body under the contract's rules (2.2): a body whose
+// media type is not application/json or *+json is ignored and reads as {}; an empty
+// body reads as {}; a body over limit bytes is answered with 413 and ok=false. The
+// body is appended to buf[:0] (pass a buffer kept from an earlier request to reuse its
+// room), which grows as bytes arrive, never sized by the announced length alone: a
+// client that announces 8 MiB and sends ten bytes costs little. A body that arrives
+// too slowly (BodyLimits) gets 408; one beyond the body budget gets 429 with
+// Retry-After. The bytes are not checked for JSON syntax. On ok=false the response has
+// been written.
+func ReadBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, bool) {
 	if !isJSONMediaType(r.Header.Get("Content-Type")) {
 		return emptyObject, true
 	}
@@ -33,24 +45,32 @@ func ReadBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 		writeTooLarge(w, limit)
 		return nil, false
 	}
-	var body []byte
-	var err error
-	if r.ContentLength >= 0 {
-		// The announced length, read into a buffer of exactly that size (the server
-		// ends the body there).
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.ContentLength == 0 {
+		return emptyObject, true
 	}
+	src, counted := r.Body, r.ContentLength
+	if counted < 0 {
+		// Unknown length (chunked): the limit counts against the budget and is enforced
+		// while reading.
+		src, counted = http.MaxBytesReader(w, r.Body, limit), limit
+	}
+	if !reserveBody(w, r, counted) {
+		return nil, false
+	}
+	body, err := readGrowing(src, r.ContentLength, buf[:0])
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			writeTooLarge(w, limit)
-			return nil, false
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			WriteJSON(w, http.StatusRequestTimeout, errorWithMessage{
+				Error: "Request timeout", Message: "request body arrived too slowly",
+			})
+		default:
+			// The client stopped sending mid-body: what arrived is not a JSON document.
+			writeMalformed(w)
 		}
-		// The client stopped sending mid-body: what arrived is not a JSON document.
-		writeMalformed(w)
 		return nil, false
 	}
 	if len(body) == 0 {
@@ -59,38 +79,56 @@ func ReadBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 	return body, true
 }
 
-// DecodeJSON reads the body (ReadBody rules, 1 MiB) into dst with encoding/json. Bad
-// syntax gets 400 "malformed JSON"; a value of the wrong JSON type for a field of dst
-// gets 400 with one schema-style detail. Decode into json.RawMessage or any fields where
-// an endpoint must answer a wrong type with its own message. On false the response has
-// been written.
-func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
+// firstBodyBuffer is the room a body gets before any of it has arrived.
+const firstBodyBuffer = 16 << 10
+
+// readGrowing appends src to buf until EOF or, when declared is not negative, until
+// declared bytes have arrived (the server ends the body there). The room doubles as
+// bytes arrive, capped at what is still announced, so the last step leaves no slack.
+func readGrowing(src io.Reader, declared int64, buf []byte) ([]byte, error) {
+	for declared < 0 || int64(len(buf)) < declared {
+		if len(buf) == cap(buf) {
+			more := max(len(buf), firstBodyBuffer)
+			if declared >= 0 {
+				more = int(min(int64(more), declared-int64(len(buf))))
+			}
+			buf = slices.Grow(buf, more)
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// ReadJSON reads the body (ReadBody rules, 1 MiB) and parses it with ParseJSON. It
+// answers 400 "malformed JSON" for a body that is not JSON (or not UTF-8, RFC 8259
+// 8.1), and 400 with an "encoding" detail for a string or member name holding NUL,
+// which no handler could store. On false the response has been written.
+func ReadJSON(w http.ResponseWriter, r *http.Request) (any, bool) {
 	body, ok := ReadBody(w, r)
 	if !ok {
-		return false
+		return nil, false
 	}
-	if !json.Valid(body) {
+	if !utf8.Valid(body) {
 		writeMalformed(w)
-		return false
+		return nil, false
 	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			want := jsonTypeName(typeErr.Type)
-			path := ""
-			if typeErr.Field != "" {
-				path = "/" + strings.ReplaceAll(typeErr.Field, ".", "/")
-			}
-			WriteValidation(w, SchemaMismatch, []Detail{{
-				InstancePath: path, SchemaPath: "#", Keyword: "type",
-				Params: map[string]any{"type": want}, Message: "must be " + want,
-			}})
-			return false
-		}
+	doc, err := ParseJSON(body)
+	if err != nil {
 		writeMalformed(w)
-		return false
+		return nil, false
 	}
-	return true
+	if details := textDetails(doc, ""); details != nil {
+		WriteValidation(w, SchemaMismatch, details)
+		return nil, false
+	}
+	return doc, true
 }
 
 // ParseJSON decodes one JSON document into generic values (objects, arrays, strings,
@@ -109,28 +147,18 @@ func ParseJSON(body []byte) (any, error) {
 	return doc, nil
 }
 
-// ValidateBody is ValidateBodyLimit with the 1 MiB limit.
+// ValidateBody reads the body (ReadJSON rules) and validates it against the named
+// request schema. It answers 413, 400 "malformed JSON" or 400 with details (contract
+// 2.3 shape 1) and returns ok=false, or returns the parsed document: a map[string]any
+// for every schema the service has.
 func ValidateBody(w http.ResponseWriter, r *http.Request, schemaName string) (any, bool) {
-	return ValidateBodyLimit(w, r, schemaName, MaxBodyBytes)
-}
-
-// ValidateBodyLimit reads the body (ReadBodyLimit rules), parses it with ParseJSON and
-// validates it against the named request schema. It answers 413, 400 "malformed JSON" or
-// 400 with details (contract 2.3 shape 1) and returns ok=false, or returns the parsed
-// document: a map[string]any for every schema the service has.
-func ValidateBodyLimit(w http.ResponseWriter, r *http.Request, schemaName string, limit int64) (any, bool) {
 	schemas, err := RequestSchemas()
 	if err != nil {
 		InternalError(w, r, err)
 		return nil, false
 	}
-	body, ok := ReadBodyLimit(w, r, limit)
+	doc, ok := ReadJSON(w, r)
 	if !ok {
-		return nil, false
-	}
-	doc, err := ParseJSON(body)
-	if err != nil {
-		writeMalformed(w)
 		return nil, false
 	}
 	if details := schemas.Validate(schemaName, doc); details != nil {
@@ -156,27 +184,4 @@ func writeTooLarge(w http.ResponseWriter, limit int64) {
 
 func writeMalformed(w http.ResponseWriter) {
 	WriteValidation(w, "malformed JSON", nil)
-}
-
-// jsonTypeName names a Go type the way JSON Schema names types.
-func jsonTypeName(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integer"
-	}
-	return t.Kind().String()
 }

@@ -84,21 +84,29 @@ func TestContentTypeRule(t *testing.T) {
 	})
 }
 
-func TestDecodeJSON(t *testing.T) {
+func TestReadJSON(t *testing.T) {
 	s := newTestServer(t)
+	const malformed = `{"error":"Validation failed","message":"malformed JSON"}`
+	encoding := func(path string) string {
+		return `{"error":"Validation failed","message":"Request body does not match required schema","details":[{"instancePath":"` + path +
+			`","schemaPath":"#","keyword":"encoding","params":{},"message":"must be valid Unicode text without NUL characters"}]}`
+	}
 	cases := []struct {
 		name, body string
 		status     int
 		want       string
 	}{
-		{"object", `{"name":"n","count":2,"extra":true}`, 200, `{"name":"n","count":2}`},
-		{"empty body", ``, 200, `{"name":"","count":0}`},
-		{"null", `null`, 200, `{"name":"","count":0}`},
-		{"malformed", `{"name":"n",}`, 400, `{"error":"Validation failed","message":"malformed JSON"}`},
-		{"two documents", `{}{}`, 400, `{"error":"Validation failed","message":"malformed JSON"}`},
-		{"wrong type", `{"name":5}`, 400, `{"error":"Validation failed","message":"Request body does not match required schema","details":[{"instancePath":"/name","schemaPath":"#","keyword":"type","params":{"type":"string"},"message":"must be string"}]}`},
-		{"fraction for an int", `{"count":2.5}`, 400, `{"error":"Validation failed","message":"Request body does not match required schema","details":[{"instancePath":"/count","schemaPath":"#","keyword":"type","params":{"type":"integer"},"message":"must be integer"}]}`},
-		{"array for an object", `[]`, 400, `{"error":"Validation failed","message":"Request body does not match required schema","details":[{"instancePath":"","schemaPath":"#","keyword":"type","params":{"type":"object"},"message":"must be object"}]}`},
+		{"object", `{"name":"n","count":2}`, 200, `{"count":2,"name":"n"}`},
+		{"empty body", ``, 200, `{}`},
+		{"null", `null`, 200, `null`},
+		{"malformed", `{"name":"n",}`, 400, malformed},
+		{"two documents", `{}{}`, 400, malformed},
+		{"not UTF-8", "{\"name\":\"a\xffb\"}", 400, malformed},
+		{"surrogate encoded as UTF-8", "{\"name\":\"\xed\xa0\x80\"}", 400, malformed},
+		{"lone surrogate escape, decoded as U+FFFD", `{"name":"\ud800"}`, 200, "{\"name\":\"\ufffd\"}"},
+		{"NUL in a value", `{"name":"a\u0000b"}`, 400, encoding("/name")},
+		{"NUL deep inside", `{"a":[1,{"b/c":"\u0000"}]}`, 400, encoding("/a/1/b~1c")},
+		{"NUL in a member name", `{"a":{"x\u0000":1}}`, 400, encoding("/a")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

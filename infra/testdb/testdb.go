@@ -38,6 +38,11 @@ import (
 // EnvURL names the variable that points the tests at an existing server.
 const EnvURL = "TEST_DATABASE_URL"
 
+// inheritedEnv carries this process's server to the test processes it starts (the
+// workers of go test -fuzz), so they use it rather than each starting a cluster of
+// their own, whose owner would keep the workers' pipes to this process open.
+const inheritedEnv = "DEVFLOW_TESTDB_INHERITED_URL"
+
 // namePrefix starts every database testdb creates; the creation time in the name lets
 // a later run drop what a crashed run left on a shared server.
 const namePrefix = "devflowtest_"
@@ -67,6 +72,9 @@ func Main(m *testing.M) int {
 	baseURL, release, err := connectServer(ctx)
 	if err == nil {
 		defer release()
+		err = os.Setenv(inheritedEnv, baseURL)
+	}
+	if err == nil {
 		err = setUp(ctx, baseURL)
 	}
 	cancel()
@@ -121,8 +129,10 @@ func Pool(t testing.TB) *pgxpool.Pool {
 
 // connectServer returns a URL on the server to use and a function releasing it.
 func connectServer(ctx context.Context) (string, func(), error) {
-	if u := os.Getenv(EnvURL); u != "" {
-		return u, func() {}, nil
+	for _, name := range []string{EnvURL, inheritedEnv} {
+		if u := os.Getenv(name); u != "" {
+			return u, func() {}, nil
+		}
 	}
 	return attachShared(ctx)
 }

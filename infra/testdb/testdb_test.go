@@ -209,11 +209,12 @@ func runHelper(t *testing.T, env ...string) string {
 }
 
 // helperEnviron is this process's environment for a helper: without
-// TEST_DATABASE_URL (unless env sets it), with env added.
+// TEST_DATABASE_URL (unless env sets it) or the server this process passes on, with env
+// added.
 func helperEnviron(env ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, EnvURL+"=") {
+		if !strings.HasPrefix(kv, EnvURL+"=") && !strings.HasPrefix(kv, inheritedEnv+"=") {
 			out = append(out, kv)
 		}
 	}

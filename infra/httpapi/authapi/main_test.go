@@ -56,7 +56,7 @@ func testConfig() config.Config {
 
 // env is one test's database, clock and first server instance.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	pool *pgxpool.Pool
 	clk  *clock
 	svc  *Service
@@ -65,7 +65,7 @@ type env struct {
 
 type envOption func(*config.Config, *Options)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	pool := testdb.Pool(t)
 	e := &env{t: t, pool: pool, clk: &clock{t: time.Now().UTC().Truncate(time.Millisecond)}}
@@ -100,7 +100,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -130,7 +130,7 @@ type req struct {
 
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func do(t *testing.T, base string, rq req) response {
+func do(t testing.TB, base string, rq req) response {
 	t.Helper()
 	var body io.Reader
 	if rq.body != "" {
@@ -164,7 +164,7 @@ func do(t *testing.T, base string, rq req) response {
 func (e *env) do(rq req) response { e.t.Helper(); return do(e.t, e.url, rq) }
 
 // expect checks status and exact JSON body (bodies compared as JSON values).
-func expect(t *testing.T, got response, status int, body string) {
+func expect(t testing.TB, got response, status int, body string) {
 	t.Helper()
 	if got.status != status {
 		t.Fatalf("status %d, want %d (body %s)", got.status, status, got.body)

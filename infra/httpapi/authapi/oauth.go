@@ -45,7 +45,19 @@ func (rt *Routes) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusBadRequest, providerErrorJSON{Error: "Provider error", Code: e})
 		return
 	}
-	profile, clientType, err := rt.s.oauth.Callback(r.Context(), provider, q.Get("state"), q.Get("code"))
+	// Neither reaches SQL or the provider unless it is text: a state that is not is
+	// unknown, and a code that is not was never issued (the state stays unused).
+	state, ok := httpapi.QueryText(q, "state")
+	if !ok {
+		httpapi.WriteError(w, http.StatusBadRequest, "Invalid or expired state")
+		return
+	}
+	code, ok := httpapi.QueryText(q, "code")
+	if !ok {
+		httpapi.WriteValidation(w, "code must be valid UTF-8 text without NUL characters", nil)
+		return
+	}
+	profile, clientType, err := rt.s.oauth.Callback(r.Context(), provider, state, code)
 	switch {
 	case errors.Is(err, oauth.ErrInvalidState):
 		httpapi.WriteError(w, http.StatusBadRequest, "Invalid or expired state")

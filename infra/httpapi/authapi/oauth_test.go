@@ -20,7 +20,7 @@ import (
 // fakeProvider plays Google and GitHub: a token endpoint that hands out "at-<code>",
 // and profile endpoints answering per access token.
 type fakeProvider struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu          sync.Mutex
@@ -31,7 +31,7 @@ type fakeProvider struct {
 	emails      map[string]string // code -> GitHub /user/emails JSON
 }
 
-func newFakeProvider(t *testing.T) *fakeProvider {
+func newFakeProvider(t testing.TB) *fakeProvider {
 	f := &fakeProvider{t: t, profiles: map[string]string{}, emails: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {

@@ -172,17 +172,12 @@ func parseLimit(r *http.Request) (int, bool) {
 	return min(n, query.MaxLimit), true
 }
 
-// readObject reads an optional JSON body (2.2 rules). It answers 400 "malformed JSON"
-// itself; a valid document that is not an object (or null) is returned as ok with
-// isObject false so the endpoint can answer its own sentence.
+// readObject reads an optional JSON body (ReadJSON rules, which answer bad bodies). A
+// valid document that is not an object (or null) is returned as ok with isObject false
+// so the endpoint can answer its own sentence.
 func readObject(w http.ResponseWriter, r *http.Request) (obj map[string]any, isObject bool, ok bool) {
-	body, ok := httpapi.ReadBody(w, r)
+	doc, ok := httpapi.ReadJSON(w, r)
 	if !ok {
-		return nil, false, false
-	}
-	doc, err := httpapi.ParseJSON(body)
-	if err != nil {
-		httpapi.WriteValidation(w, "malformed JSON", nil)
 		return nil, false, false
 	}
 	if doc == nil { // JSON null is "no body"

@@ -54,6 +54,8 @@ type Options struct {
 	// NoEngine leaves the projection runners stopped (tests that step projections
 	// themselves).
 	NoEngine bool
+	// BodyLimits are the API's (the defaults when zero).
+	BodyLimits httpapi.BodyLimits
 }
 
 // Env is one test's service.
@@ -66,6 +68,7 @@ type Env struct {
 	ETL    *metricsapi.ETL
 	JWT    *auth.JWT
 	URL    string // base URL including /api/v1
+	Addr   string // the server's host:port
 	Client *http.Client
 }
 
@@ -109,7 +112,7 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 		t.Fatal(err)
 	}
 	cfg := config.Config{AppEnv: "development", JWTSecret: jwtSecret, AdminUserIDs: opts.Admins, TelemetryMaxBodyBytes: opts.MaxBody}
-	api := httpapi.New(httpapi.Params{Config: cfg, Logger: Quiet, Authenticator: auth.NewAuthenticator(pool, jwt, nil)})
+	api := httpapi.New(httpapi.Params{Config: cfg, Logger: Quiet, Authenticator: auth.NewAuthenticator(pool, jwt, nil), BodyLimits: opts.BodyLimits})
 	ingest := cmdtelemetry.NewIngestHandler(cmdtelemetry.NewPostgresStore(pool, store, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
 	engine := projections.NewEngine(pool, store, Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
 		[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
@@ -130,8 +133,16 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	// request body in one write, not in net/http's default 4 KB pieces.
 	transport := srv.Client().Transport.(*http.Transport).Clone()
 	transport.WriteBufferSize = 64 << 10
-	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, ETL: etl, JWT: jwt, URL: srv.URL + httpapi.Prefix,
+	return &Env{t: t, Pool: pool, Store: store, Engine: engine, Ingest: ingest, ETL: etl, JWT: jwt, URL: srv.URL + httpapi.Prefix, Addr: srv.Listener.Addr().String(),
 		Client: &http.Client{Transport: transport}}
+}
+
+// For is the Env with t reporting its failures: a fuzz function's own t, since the
+// *testing.F the Env was made with must not be used there.
+func (e *Env) For(t testing.TB) *Env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // User is a registered user with an API token (as the extension holds) and a JWT (as
