@@ -27,6 +27,8 @@ func FuzzTelemetryBody(f *testing.F) {
 	f.Add([]byte(strings.Replace(batch, `"start":88`, `"start":-9223372036854775808`, 1)))
 	f.Add([]byte(strings.Replace(batch, sid, "not-a-uuid", 1)))
 	f.Add([]byte(strings.Replace(batch, "2026-11-27T10:14:01.512Z", "2026-02-30T25:61:61Z", 1)))
+	f.Add([]byte(strings.Replace(batch, "2026-11-27T10:14:01.512Z", "0000-01-01T00:30:00+01:00", 1))) // year −1 in UTC
+	f.Add([]byte(strings.Replace(batch, "2026-11-27T10:14:01.512Z", "9999-12-31T23:59:59-23:59", 1))) // year 10000 in UTC
 	envelope := strings.LastIndex(batch, `"machine_timestamp":`)
 	for _, field := range []string{`"machine_timestamp":"a\u0000b",`, `"x\u0000":1,`, `"workspace":"\u0000",`} {
 		f.Add([]byte(batch[:envelope] + field + batch[envelope:]))
