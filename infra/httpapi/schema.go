@@ -38,6 +38,7 @@ var schemaComponents = map[string]string{
 	"register":                  "RegisterRequest",
 	"login":                     "LoginRequest",
 	"createToken":               "CreateTokenRequest",
+	"eraseMe":                   "EraseRequest",
 	"telemetryEnvelope":         "TelemetryEnvelope",
 	"event":                     "EventBase",
 	"event.file_save":           "FileSaveEvent",
