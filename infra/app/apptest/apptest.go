@@ -35,7 +35,6 @@ type Server struct {
 // run with payloads encrypted as in production.
 const TestDataKey = "ZGV2Zmxvdy10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM="
 
-
 // Start runs the service until the test ends. env sets configuration variables on top
 // of JWT_SECRET and DATABASE_URL (a fresh database); tests using it cannot be parallel.
 func Start(t testing.TB, env map[string]string) *Server {
