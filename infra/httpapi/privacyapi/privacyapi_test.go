@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry/telemetrytest"
 	"github.com/devflow/backend/infra/app/apptest"
+	"github.com/devflow/backend/infra/datakeys"
+	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
 	metricsprojection "github.com/devflow/backend/projections/metrics"
@@ -30,6 +33,7 @@ type user struct {
 	password string
 	marker   string   // a unique string in the path of every file they touched
 	sent     []string // the canonical JSON of every event they sent
+	sessions []string
 }
 
 func do(t *testing.T, method, url, credential string, body any) (int, []byte) {
@@ -101,10 +105,18 @@ func newUser(t *testing.T, srv *apptest.Server, name string) *user {
 			telemetrytest.EditorSwitch(session, at.Add(2*time.Minute), path, "src/other.ts", s == 1),
 			telemetrytest.FileSave(session, at.Add(3*time.Minute), path, 130),
 		}
-		status, body = do(t, "POST", srv.URL+"/telemetry", u.token, telemetrytest.Payload(events...))
-		if status != http.StatusAccepted {
-			t.Fatalf("telemetry %s: %d %s", name, status, body)
+		// The second session comes in two batches: the second one takes the streamed
+		// append (the sender's previous batch went to the same session).
+		for _, batch := range [][]telemetrytest.Event{events[:2*s], events[2*s:]} {
+			if len(batch) == 0 {
+				continue
+			}
+			status, body = do(t, "POST", srv.URL+"/telemetry", u.token, telemetrytest.Payload(batch...))
+			if status != http.StatusAccepted {
+				t.Fatalf("telemetry %s: %d %s", name, status, body)
+			}
 		}
+		u.sessions = append(u.sessions, session)
 		for _, e := range events {
 			b, _ := json.Marshal(e)
 			u.sent = append(u.sent, canonical(t, b))
@@ -304,6 +316,22 @@ func TestExportThenErase_NothingOfTheUserIsLeftAndEveryoneElseIsUntouched(t *tes
 	}
 	if status, _ := do(t, "GET", srv.URL+"/auth/me", bob.jwt, nil); status != http.StatusOK {
 		t.Errorf("bob's JWT after alice's erasure: %d", status)
+	}
+
+	// Her sessions stay hers, also for a replica that never saw them: nobody else can
+	// write into them.
+	intrusion := telemetrytest.Payload(telemetrytest.FileSave(alice.sessions[0], time.Now().UTC(), "src/x.ts", 1))
+	if status, body := do(t, "POST", srv.URL+"/telemetry", bob.token, intrusion); status != http.StatusConflict {
+		t.Errorf("bob writing into alice's erased session: %d %s", status, body)
+	}
+	master, err := datakeys.ParseMasterKey(apptest.TestDataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := postgres.NewEventStore(srv.Pool).EncryptWith(datakeys.NewKeyring(srv.Pool, master))
+	session, err := cmdtelemetry.NewPostgresStore(srv.Pool, fresh, fresh).Session(ctx, ids.MustParse(alice.sessions[0]))
+	if err != nil || !session.Started() || session.Owner() != alice.id {
+		t.Fatalf("alice's erased session loads as %+v, %v", session, err)
 	}
 
 	// A raw look at the log finds no plaintext of hers.
