@@ -1,6 +1,7 @@
 package datakeys
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -123,29 +123,30 @@ func sealWith(aead cipher.AEAD, version int, eventID ids.ID, plain []byte) []byt
 // encoding/json (the projections open every event they read); anything else is left to
 // encoding/json.
 func parseSealed(data []byte) (sealed, bool) {
-	rest := string(data[len(SealedPrefix):])
 	var s sealed
-	rest, ok := strings.CutPrefix(rest, `"k":`)
-	end := strings.IndexByte(rest, ',')
+	rest, ok := bytes.CutPrefix(data[len(SealedPrefix):], []byte(`"k":`))
+	end := bytes.IndexByte(rest, ',')
 	if !ok || end < 0 {
 		return s, false
 	}
-	version, err := strconv.Atoi(rest[:end])
+	version, err := strconv.Atoi(string(rest[:end]))
 	if err != nil {
 		return s, false
 	}
-	nonce, rest, ok1 := strings.Cut(strings.TrimPrefix(rest[end:], `,"n":"`), `","c":"`)
-	ct, ok2 := strings.CutSuffix(rest, `"}`)
+	nonce, rest, ok1 := bytes.Cut(bytes.TrimPrefix(rest[end:], []byte(`,"n":"`)), []byte(`","c":"`))
+	ct, ok2 := bytes.CutSuffix(rest, []byte(`"}`))
 	if !ok1 || !ok2 {
 		return s, false
 	}
+	// One allocation for both: the ciphertext is then decrypted in place.
 	b64 := base64.StdEncoding
-	n, err1 := b64.DecodeString(nonce)
-	c, err2 := b64.DecodeString(ct)
+	buf := make([]byte, b64.DecodedLen(len(nonce))+b64.DecodedLen(len(ct)))
+	n, err1 := b64.Decode(buf, nonce)
+	c, err2 := b64.Decode(buf[n:], ct)
 	if err1 != nil || err2 != nil {
 		return s, false
 	}
-	return sealed{Enc: "v1", KeyVersion: version, Nonce: n, Ciphertext: c}, true
+	return sealed{Enc: "v1", KeyVersion: version, Nonce: buf[:n], Ciphertext: buf[n : n+c]}, true
 }
 
 // Open turns a stored payload back into plaintext in env. A payload stored before
@@ -178,7 +179,7 @@ func (k *Keyring) Open(ctx context.Context, env *eventlog.Envelope) error {
 	if !ok {
 		return fmt.Errorf("event %s: no data key %d for user %s", env.ID, s.KeyVersion, user)
 	}
-	plain, err := aead.Open(nil, s.Nonce, s.Ciphertext, env.ID[:])
+	plain, err := aead.Open(s.Ciphertext[:0], s.Nonce, s.Ciphertext, env.ID[:])
 	if err != nil {
 		return fmt.Errorf("event %s: decrypt: %w", env.ID, err)
 	}

@@ -2,7 +2,10 @@ package datakeys
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/devflow/backend/domain/eventlog"
 )
@@ -62,12 +65,23 @@ func (k *Keyring) SealAll(ctx context.Context, appends []eventlog.Append) ([]eve
 	return out, nil
 }
 
-// OpenAll opens every envelope (Open).
+// minOpenPerCore keeps small reads on one goroutine: below it, handing work over costs
+// about what it saves.
+const minOpenPerCore = 256
+
+// OpenAll opens every envelope (Open), a large read (a projection's batch, a rebuild's
+// page) on every core.
 func (k *Keyring) OpenAll(ctx context.Context, events []eventlog.Envelope) error {
-	for i := range events {
-		if err := k.Open(ctx, &events[i]); err != nil {
-			return err
-		}
+	parts := max(1, min(runtime.GOMAXPROCS(0), len(events)/minOpenPerCore))
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			for i := p * len(events) / parts; i < (p+1)*len(events)/parts && errs[p] == nil; i++ {
+				errs[p] = k.Open(ctx, &events[i])
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
