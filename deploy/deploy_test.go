@@ -25,7 +25,7 @@ import (
 var serviceVariables = []string{
 	"PORT", "APP_ENV", "LOG_LEVEL",
 	"DATABASE_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE",
-	"EVENTSTORE_URL", "JWT_SECRET", "CORS_ALLOWED_ORIGINS",
+	"EVENTSTORE_URL", "JWT_SECRET", "DATA_KEY", "DATA_KEY_FILE", "CORS_ALLOWED_ORIGINS",
 	"GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
 	"OAUTH_CALLBACK_BASE_URL", "WEB_APP_URL", "VSCODE_DEEPLINK", "FRONTEND_URL",
 	"GOOGLE_API_KEY", "GEMINI_MODEL", "GOOGLE_GEMINI_BASE_URL",
@@ -39,7 +39,7 @@ var serviceVariables = []string{
 }
 
 // secretVariables must never sit in the ConfigMap.
-var secretVariables = []string{"JWT_SECRET", "DATABASE_URL", "DB_PASSWORD",
+var secretVariables = []string{"JWT_SECRET", "DATA_KEY", "DATABASE_URL", "DB_PASSWORD",
 	"GOOGLE_CLIENT_SECRET", "GITHUB_CLIENT_SECRET", "GOOGLE_API_KEY"}
 
 // notDeployed are names the source mentions that a deployment must not set: fallbacks

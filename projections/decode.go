@@ -26,6 +26,11 @@ type Event struct {
 	Payload any
 }
 
+// TypeErased is the type an erased event (eventlog.Envelope.Erased: its user's data key
+// was destroyed) is handed on with. No projection handles it, so every projection, live
+// or rebuilding or replaying, passes such an event by: not applied, not parked.
+const TypeErased = "$erased"
+
 // decodeError is an event that cannot be decoded: no retry will change it, so the
 // projections that handle its type park it.
 type decodeError struct{ err error }
@@ -72,6 +77,12 @@ func (d *decoder) decode(envs []eventlog.Envelope, types map[string]bool) (event
 
 func (d *decoder) decodeOne(e *Event, clients *[]telemetry.ClientEvent, batchLen int) error {
 	env := e.Envelope
+	if env.Erased {
+		erased := *env
+		erased.Type = TypeErased
+		e.Envelope = &erased
+		return nil
+	}
 	if env.Metadata.UserID != "" && env.Metadata.UserID != d.userText {
 		d.userText = env.Metadata.UserID
 		d.user, d.userErr = ids.Parse(env.Metadata.UserID)

@@ -54,7 +54,8 @@ func TestLoadgen_AgainstDevflow(t *testing.T) {
 // database, the HTTP run against it with projections live, the ratio of the two, the
 // lag while sending, and how long an accepted event takes to show on the dashboard.
 func TestLoadgen_BaselineRatioLagAndFreshnessInOneRun(t *testing.T) {
-	s := apptest.Start(t, map[string]string{"INSIGHTS_ENABLED": "false"})
+	// Payloads in plaintext (no DATA_KEY): the test reads them in SQL.
+	s := apptest.Start(t, map[string]string{"INSIGHTS_ENABLED": "false", "DATA_KEY": ""})
 	rep, _ := runJSON(t, "--base-url", s.URL, "--users", "2", "--batch", "100", "--duration", "1s",
 		"--baseline", "copy", "--database-url", os.Getenv("DATABASE_URL"), "--freshness",
 		"--lag-url", strings.TrimSuffix(s.URL, "/api/v1")+"/metrics", "--sample-interval", "100ms", "--drain-timeout", "30s")
@@ -119,7 +120,8 @@ func TestLoadgen_BaselineRatioLagAndFreshnessInOneRun(t *testing.T) {
 // The baseline copies rows the way the ingest stores the same events: same stream,
 // type, schema version, payload bytes and metadata fields.
 func TestStoredRows_AreWhatTheIngestStores(t *testing.T) {
-	s := apptest.Start(t, map[string]string{"INSIGHTS_ENABLED": "false"})
+	// Payloads in plaintext (no DATA_KEY): the test reads them in SQL.
+	s := apptest.Start(t, map[string]string{"INSIGHTS_ENABLED": "false", "DATA_KEY": ""})
 	ctx := context.Background()
 	r := newRunner(options{baseURL: s.URL, users: 1, timeout: 30 * time.Second}, io.Discard)
 	cred, err := r.enrol(ctx, "rows@example.com", "rows-password")

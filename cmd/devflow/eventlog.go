@@ -21,7 +21,7 @@ func eventlogCommand() *cobra.Command {
 		Use:   "eventlog",
 		Short: "Work with the event log itself",
 	}
-	cmd.AddCommand(copyToESDBCommand())
+	cmd.AddCommand(copyToESDBCommand(), encryptLogCommand())
 	return cmd
 }
 

@@ -21,7 +21,7 @@ func main() {
 		// With no subcommand, serve.
 		RunE: func(cmd *cobra.Command, args []string) error { return serve() },
 	}
-	root.AddCommand(serveCommand(), migrateCommand(), projectionsCommand(), eventlogCommand(), importCommand())
+	root.AddCommand(serveCommand(), migrateCommand(), projectionsCommand(), eventlogCommand(), importCommand(), usersCommand(), keysCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "devflow:", oneLine(err))
 		os.Exit(1)

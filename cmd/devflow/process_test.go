@@ -54,7 +54,7 @@ func environ(env ...string) []string {
 		switch {
 		case strings.HasPrefix(name, "DB_"), strings.HasPrefix(name, "DEVFLOW_"),
 			name == "DATABASE_URL", name == "JWT_SECRET", name == "PORT", name == "EVENTSTORE_URL",
-			name == "MIGRATE_ON_START", name == "METRICS_ADDR", name == "LOG_LEVEL":
+			name == "MIGRATE_ON_START", name == "METRICS_ADDR", name == "LOG_LEVEL", name == "DATA_KEY", name == "DATA_KEY_FILE":
 			continue
 		}
 		out = append(out, kv)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,7 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/infra/datakeys"
 	"github.com/devflow/backend/infra/pgharness"
+	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 )
 
@@ -45,6 +52,7 @@ func TestServe_FailedStartPrintsOneLine(t *testing.T) {
 	}
 
 	db := "DATABASE_URL=" + testdb.New(t)
+	encrypted := "DATABASE_URL=" + encryptedDB(t, firstDataKey)
 	for _, c := range []struct {
 		name string
 		env  []string
@@ -56,6 +64,10 @@ func TestServe_FailedStartPrintsOneLine(t *testing.T) {
 		{"migration fails", []string{"JWT_SECRET=x", "DATABASE_URL=" + unmigratable}, "migrate"},
 		{"port in use", []string{"JWT_SECRET=x", db, "PORT=" + takenPort}, "PORT"},
 		{"private cluster refuses its folder", []string{"JWT_SECRET=x", "DEVFLOW_DATA_DIR=" + notACluster}, "refusing to touch it"},
+		{"wrong master key", []string{"JWT_SECRET=x", encrypted, "DATA_KEY=" + secondDataKey}, "not the one the data keys were wrapped with"},
+		{"no master key, encrypted payloads", []string{"JWT_SECRET=x", encrypted}, "DATA_KEY"},
+		{"no master key in production", []string{"JWT_SECRET=x", db, "APP_ENV=production"}, "DATA_KEY is required"},
+		{"master key not base64 of 32 bytes", []string{"JWT_SECRET=x", db, "DATA_KEY=short"}, "DATA_KEY"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, code := run(t, t.TempDir(), environ(append([]string{"INSIGHTS_ENABLED=false"}, c.env...)...), "serve")
@@ -112,4 +124,34 @@ func TestServe_AsRootFromClosedFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(clusterDir, "PG_VERSION")); err != nil {
 		t.Fatalf("no cluster in %s: %v", clusterDir, err)
 	}
+}
+
+// Two master keys (base64 of 32 bytes).
+const (
+	firstDataKey  = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+	secondDataKey = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+)
+
+// encryptedDB is a migrated database holding one user's data key, wrapped by master.
+func encryptedDB(t *testing.T, master string) string {
+	t.Helper()
+	ctx := context.Background()
+	url := testdb.New(t)
+	if err := postgres.Migrate(ctx, url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	key, err := datakeys.ParseMasterKey(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := eventlog.EventData{ID: ids.New(), Type: "TextChanged", Data: []byte(`{}`), Metadata: eventlog.Metadata{UserID: ids.New().String()}}
+	if _, err := datakeys.NewKeyring(pool, key).Seal(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }

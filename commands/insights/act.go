@@ -42,8 +42,8 @@ func NewActHandler(store eventlog.Store, read ReadModel, now func() time.Time, l
 func (h ActHandler) Handle(ctx context.Context, user, id ids.ID, action recommendation.Action) error {
 	stream := recommendation.StreamID(id)
 	events, err := h.store.ReadStream(ctx, stream, 0, 16)
-	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && len(events) == 0) {
-		return recommendation.ErrNotFound
+	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && (len(events) == 0 || events[0].Erased)) {
+		return recommendation.ErrNotFound // an erased recommendation is gone
 	}
 	if err != nil {
 		return err

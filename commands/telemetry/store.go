@@ -56,6 +56,14 @@ func (s *PostgresStore) Session(ctx context.Context, id ids.ID) (*telemetry.Sess
 	if err != nil {
 		return nil, err
 	}
+	if events[0].Erased {
+		// Its owner was erased; the session stays theirs, so nobody else can write to it.
+		owner, err := ids.Parse(events[0].Metadata.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("session %s: erased first event without an owner: %w", id, err)
+		}
+		return telemetry.FoldSession(id, telemetry.SessionStarted{Owner: owner}), nil
+	}
 	if events[0].Type != telemetry.TypeSessionStarted {
 		return nil, fmt.Errorf("session %s: first event is %s, not %s", id, events[0].Type, telemetry.TypeSessionStarted)
 	}

@@ -14,6 +14,7 @@ const (
 	TypeUserRegistered  = "UserRegistered"
 	TypeAPITokenIssued  = "ApiTokenIssued"
 	TypeAPITokenRevoked = "ApiTokenRevoked"
+	TypeUserErased      = "UserErased"
 )
 
 // SchemaVersion is the version of every account event's payload.
@@ -57,7 +58,18 @@ type APITokenRevoked struct {
 	RevokedAt time.Time `json:"revoked_at"`
 }
 
+// UserErased: a user's data was erased (their data key destroyed, their read-model rows
+// deleted). It carries nothing personal and stays readable: it is the record that the
+// erasure happened.
+type UserErased struct {
+	UserID   ids.ID    `json:"user_id"`
+	ErasedAt time.Time `json:"erased_at"`
+}
+
 func (UserRegistered) EventType() string  { return TypeUserRegistered }
+func (UserErased) EventType() string      { return TypeUserErased }
+func (e UserErased) subject() ids.ID      { return e.UserID }
+func (e UserErased) user() ids.ID         { return e.UserID }
 func (APITokenIssued) EventType() string  { return TypeAPITokenIssued }
 func (APITokenRevoked) EventType() string { return TypeAPITokenRevoked }
 func (e UserRegistered) subject() ids.ID  { return e.UserID }

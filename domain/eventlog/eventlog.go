@@ -64,6 +64,10 @@ type Envelope struct {
 	Data          json.RawMessage
 	Metadata      Metadata
 	RecordedAt    time.Time
+	// Erased marks an event whose payload was encrypted with a key that has since been
+	// destroyed (its user was erased): Data is nil and can never be read again. Readers
+	// skip it.
+	Erased bool
 }
 
 // ExpectedKind says what an append expects of its stream.

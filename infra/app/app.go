@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/infra/config"
+	"github.com/devflow/backend/infra/datakeys"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/httpapi/authapi"
+	"github.com/devflow/backend/infra/httpapi/privacyapi"
 	"github.com/devflow/backend/infra/httpapi/telemetryapi"
 	"github.com/devflow/backend/infra/httpapi/wakatimeapi"
 	"github.com/devflow/backend/infra/insights"
@@ -33,6 +36,7 @@ var data = fx.Options(
 	fx.Provide(
 		provideDatabaseURL,
 		providePool,
+		provideKeyring,
 		provideEventStore,
 		provideEngine,
 	),
@@ -73,6 +77,7 @@ var Server = fx.Options(
 	telemetryapi.Module,
 	wakatimeapi.Module,
 	insights.Module,
+	privacyapi.Module,
 	httpapi.Module,
 	// Draining HTTP may take SHUTDOWN_TIMEOUT_SECONDS; the rest must fit after it.
 	fx.StopTimeout(time.Minute),
@@ -81,8 +86,12 @@ var Server = fx.Options(
 // provideEventStore picks the event log: PostgreSQL by default, EventStoreDB when
 // EVENTSTORE_URL is set. The PostgreSQL store is provided either way for the areas
 // that append inside a state-table transaction.
-func provideEventStore(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (eventlog.Store, *postgres.EventStore, error) {
+// Either encrypts users' payloads with the keyring when there is one.
+func provideEventStore(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool, keyring *datakeys.Keyring, log *slog.Logger) (eventlog.Store, *postgres.EventStore, error) {
 	pg := postgres.NewEventStore(pool)
+	if keyring != nil {
+		pg.EncryptWith(keyring)
+	}
 	lc.Append(fx.StopHook(pg.Close))
 	if cfg.EventStoreURL == "" {
 		return pg, pg, nil
@@ -91,7 +100,34 @@ func provideEventStore(lc fx.Lifecycle, cfg config.Config, pool *pgxpool.Pool, l
 	if err != nil {
 		return nil, nil, err
 	}
+	if keyring != nil {
+		return datakeys.Encrypting(esdbStore, keyring), pg, nil
+	}
 	return esdbStore, pg, nil
+}
+
+// provideKeyring loads the master key of the users' data keys (datakeys.FromConfig) and
+// checks it against the stored keys: a wrong key, or none while encrypted payloads
+// exist, stops the start. nil when payloads are not encrypted (development on a
+// DATABASE_URL without DATA_KEY).
+func provideKeyring(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (*datakeys.Keyring, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	master, ok, err := datakeys.FromConfig(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("data keys: %w", err)
+	}
+	if !ok {
+		if err := datakeys.CheckNoKeys(ctx, pool); err != nil {
+			return nil, fmt.Errorf("data keys: %w", err)
+		}
+		return nil, nil
+	}
+	k := datakeys.NewKeyring(pool, master)
+	if err := k.Check(ctx); err != nil {
+		return nil, fmt.Errorf("data keys: %w", err)
+	}
+	return k, nil
 }
 
 type engineParams struct {
@@ -147,10 +183,13 @@ func (c projectionsCheck) Check(ctx context.Context) error {
 // Data is the data layer as the CLI commands use it.
 type Data struct {
 	fx.In
-	Config config.Config
-	Pool   *pgxpool.Pool
-	Store  eventlog.Store
-	Engine *projections.Engine
+	Config  config.Config
+	Pool    *pgxpool.Pool
+	Store   eventlog.Store
+	Events  *postgres.EventStore
+	Keyring *datakeys.Keyring
+	Engine  *projections.Engine
+	Log     *slog.Logger
 }
 
 // cliConfig is the environment's configuration for the operator commands, which sign

@@ -35,12 +35,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (ht
 		return a.apiToken(ctx, credential)
 	}
 	// A JWT is not checked against the users table (contract 2.4): endpoints that need
-	// the user answer 404 when it is gone.
-	userID, provider, err := a.jwt.Verify(credential)
+	// the user answer 404 when it is gone. An erased user's JWTs stop at once, though.
+	userID, c, err := a.jwt.verify(credential)
 	if err != nil {
 		return httpapi.Principal{}, httpapi.ErrUnauthenticated
 	}
-	return httpapi.Principal{UserID: userID, Provider: provider}, nil
+	var erased bool
+	if err := a.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM erased_users WHERE user_id = $1)`, userID).Scan(&erased); err != nil {
+		return httpapi.Principal{}, fmt.Errorf("erased check: %w", err)
+	}
+	if erased {
+		return httpapi.Principal{}, httpapi.ErrUnauthenticated
+	}
+	p := httpapi.Principal{UserID: userID, Provider: c.Provider}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time
+	}
+	return p, nil
 }
 
 func (a *Authenticator) apiToken(ctx context.Context, credential string) (httpapi.Principal, error) {

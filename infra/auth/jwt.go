@@ -56,6 +56,12 @@ func (j *JWT) Mint(userID ids.ID, provider accounts.Provider) (string, error) {
 // Verify checks signature (HS256 only), expiry (required, no leeway) and that sub is a
 // UUID, and returns the user id and provider claim.
 func (j *JWT) Verify(token string) (ids.ID, string, error) {
+	userID, c, err := j.verify(token)
+	return userID, c.Provider, err
+}
+
+// verify is Verify with every claim.
+func (j *JWT) verify(token string) (ids.ID, claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c,
 		func(t *jwt.Token) (any, error) {
@@ -69,11 +75,11 @@ func (j *JWT) Verify(token string) (ids.ID, string, error) {
 		jwt.WithTimeFunc(j.now),
 	)
 	if err != nil {
-		return ids.Nil, "", ErrInvalidJWT
+		return ids.Nil, claims{}, ErrInvalidJWT
 	}
 	userID, err := ids.Parse(c.Subject)
 	if err != nil {
-		return ids.Nil, "", ErrInvalidJWT
+		return ids.Nil, claims{}, ErrInvalidJWT
 	}
-	return userID, c.Provider, nil
+	return userID, c, nil
 }

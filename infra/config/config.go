@@ -57,6 +57,8 @@ type Config struct {
 	EventStoreURL  string // EVENTSTORE_URL (esdb://…), empty: the Postgres event log
 
 	JWTSecret          string   // JWT_SECRET (required)
+	DataKey            string   // DATA_KEY: base64 of the 32-byte master key of the data keys
+	DataKeyFile        string   // DATA_KEY_FILE: a file holding DATA_KEY's value
 	CORSAllowedOrigins []string // CORS_ALLOWED_ORIGINS, exact origins
 
 	GoogleClientID       string
@@ -138,6 +140,8 @@ func Load(getenv func(string) string) (Config, Warnings, error) {
 		l.fail("JWT_SECRET is required: set it to a long random secret (make run sets a development-only one)")
 	}
 	c.CORSAllowedOrigins = splitList(getenv("CORS_ALLOWED_ORIGINS"))
+	c.DataKey = getenv("DATA_KEY")
+	c.DataKeyFile = l.str("DATA_KEY_FILE", "")
 
 	c.GoogleClientID = l.str("GOOGLE_CLIENT_ID", "")
 	c.GoogleClientSecret = l.str("GOOGLE_CLIENT_SECRET", "")

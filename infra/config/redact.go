@@ -24,6 +24,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
 		slog.String("eventstore", redactURL(c.EventStoreURL)),
 		slog.String("jwt_secret", setOrUnset(c.JWTSecret)),
+		slog.String("data_key", setOrUnset(c.DataKey)),
+		slog.String("data_key_file", c.DataKeyFile),
 		slog.String("cors_allowed_origins", strings.Join(c.CORSAllowedOrigins, ",")),
 		slog.String("google_client_id", c.GoogleClientID),
 		slog.String("google_client_secret", setOrUnset(c.GoogleClientSecret)),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/devflow/backend/domain/ids"
 )
@@ -12,9 +13,10 @@ import (
 // Principal is the authenticated caller of a request.
 type Principal struct {
 	UserID   ids.ID
-	Provider string // "password", "google" or "github" for JWTs; empty for API tokens
-	APIToken bool   // the credential was an API token (dvf_…), not a JWT
-	TokenID  ids.ID // the API token's id when APIToken
+	Provider string    // "password", "google" or "github" for JWTs; empty for API tokens
+	APIToken bool      // the credential was an API token (dvf_…), not a JWT
+	TokenID  ids.ID    // the API token's id when APIToken
+	IssuedAt time.Time // when a JWT was minted (its sign-in); zero for API tokens
 }
 
 // Authenticator verifies a credential (a JWT or a dvf_ API token, contract 2.4). It

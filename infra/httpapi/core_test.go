@@ -161,6 +161,8 @@ func TestOpenAPI_IsServedAsYAMLAndDescribesEveryEndpoint(t *testing.T) {
 		"post /telemetry", "get /metrics/churn", "get /metrics/context-switching", "post /metrics/etl/run",
 		"get /recommendations/pending", "get /recommendations", "post /recommendations/trigger",
 		"post /recommendations/{id}/action", "get /openapi.yaml",
+		// Beyond the contract: a user's data (issue 16).
+		"get /me/export", "delete /me",
 	}
 	// Beyond section 1: the time zone and the WakaTime-compatible API (issue 15).
 	endpoints = append(endpoints, "patch /auth/me",
@@ -187,7 +189,7 @@ func TestOpenAPI_IsServedAsYAMLAndDescribesEveryEndpoint(t *testing.T) {
 		}
 	}
 	if count != len(endpoints) {
-		t.Errorf("openapi.yaml has %d operations, contract section 1 and issue 15 have %d", count, len(endpoints))
+		t.Errorf("openapi.yaml has %d operations, contract section 1 and issues 15 and 16 have %d", count, len(endpoints))
 	}
 }
 

@@ -39,6 +39,7 @@ var schemaComponents = map[string]string{
 	"login":                     "LoginRequest",
 	"createToken":               "CreateTokenRequest",
 	"updateMe":                  "UpdateMeRequest",
+	"eraseMe":                   "EraseRequest",
 	"telemetryEnvelope":         "TelemetryEnvelope",
 	"event":                     "EventBase",
 	"event.file_save":           "FileSaveEvent",

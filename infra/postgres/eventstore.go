@@ -42,6 +42,7 @@ const appendChannel = "devflow_events"
 type EventStore struct {
 	pool     *pgxpool.Pool
 	versions versionCache
+	payloads PayloadCipher // nil: payloads are stored as they are
 
 	mu       sync.Mutex
 	wake     chan struct{} // closed and replaced on every notification
@@ -55,6 +56,39 @@ func NewEventStore(pool *pgxpool.Pool) *EventStore {
 
 var _ eventlog.Store = (*EventStore)(nil)
 
+// PayloadCipher encrypts event payloads on their way into the log and decrypts them on
+// their way out (datakeys.Keyring: crypto-shredding). Every row the store writes goes
+// through it and every envelope it reads, so all readers see plaintext (or an erased
+// event) and no writer can bypass it.
+type PayloadCipher interface {
+	Seal(ctx context.Context, e eventlog.EventData) ([]byte, error)
+	SealAll(ctx context.Context, appends []eventlog.Append) ([]eventlog.Append, error)
+	OpenAll(ctx context.Context, events []eventlog.Envelope) error
+}
+
+// EncryptWith makes the store encrypt and decrypt payloads with c; call it before the
+// store is used.
+func (s *EventStore) EncryptWith(c PayloadCipher) *EventStore {
+	s.payloads = c
+	return s
+}
+
+// seal returns appends with their payloads as stored.
+func (s *EventStore) seal(ctx context.Context, appends []eventlog.Append) ([]eventlog.Append, error) {
+	if s.payloads == nil {
+		return appends, nil
+	}
+	return s.payloads.SealAll(ctx, appends)
+}
+
+// open decrypts the payloads of events read back.
+func (s *EventStore) open(ctx context.Context, events []eventlog.Envelope) error {
+	if s.payloads == nil {
+		return nil
+	}
+	return s.payloads.OpenAll(ctx, events)
+}
+
 // Append writes all streams' events in one transaction.
 func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
 	return s.AppendWith(ctx, nil, appends...)
@@ -64,6 +98,10 @@ func (s *EventStore) Append(ctx context.Context, appends ...eventlog.Append) ([]
 // queues (a state change that must commit with the events, e.g. quarantine rows).
 func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
 	if err := checkStreamIDs(appends); err != nil {
+		return nil, err
+	}
+	appends, err := s.seal(ctx, appends)
+	if err != nil {
 		return nil, err
 	}
 	conn, err := s.pool.Acquire(ctx)
@@ -141,6 +179,12 @@ func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expect
 				continue // a repeat within the call
 			}
 			seen[e.ID] = true
+			if s.payloads != nil {
+				if e.Data, err = s.payloads.Seal(ctx, e); err != nil {
+					yield(row{}, err)
+					return
+				}
+			}
 			meta, err := metaOf.encode(e.Metadata)
 			version++
 			if !yield(newRow(streamID, version, e, meta), err) {
@@ -202,6 +246,10 @@ func (s *EventStore) committed(p *plan, pos eventlog.Position) []eventlog.Append
 // the events that record it commit together. The caller commits.
 func (s *EventStore) AppendTx(ctx context.Context, tx pgx.Tx, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
 	if err := checkStreamIDs(appends); err != nil {
+		return nil, err
+	}
+	appends, err := s.seal(ctx, appends)
+	if err != nil {
 		return nil, err
 	}
 	// A failed COPY would abort the caller's transaction, so probe for duplicates
@@ -497,6 +545,9 @@ func (s *EventStore) ReadStream(ctx context.Context, streamID string, from uint6
 		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
 	}
 	events, err := scanEnvelopes(rows, 16)
+	if err == nil {
+		err = s.open(ctx, events)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
 	}
@@ -523,6 +574,9 @@ func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max i
 		return nil, fmt.Errorf("read all: %w", err)
 	}
 	events, err := scanEnvelopes(rows, max)
+	if err == nil {
+		err = s.open(ctx, events)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}

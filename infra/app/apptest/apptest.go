@@ -12,18 +12,28 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
+	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/httpapi"
+	"github.com/devflow/backend/infra/privacy"
 	"github.com/devflow/backend/infra/testdb"
+	"github.com/devflow/backend/projections"
 )
 
 // Server is a running service.
 type Server struct {
-	URL  string // e.g. http://127.0.0.1:41234/api/v1
-	Pool *pgxpool.Pool
-	API  *httpapi.API
+	URL     string // e.g. http://127.0.0.1:41234/api/v1
+	Pool    *pgxpool.Pool
+	API     *httpapi.API
+	Store   eventlog.Store
+	Engine  *projections.Engine
+	Privacy *privacy.Service
 }
+
+// TestDataKey is the master key (DATA_KEY) every test service runs with, so that tests
+// run with payloads encrypted as in production.
+const TestDataKey = "ZGV2Zmxvdy10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM="
 
 // Start runs the service until the test ends. env sets configuration variables on top
 // of JWT_SECRET and DATABASE_URL (a fresh database); tests using it cannot be parallel.
@@ -32,13 +42,14 @@ func Start(t testing.TB, env map[string]string) *Server {
 	t.Setenv("JWT_SECRET", "apptest-secret")
 	t.Setenv("DATABASE_URL", testdb.New(t))
 	t.Setenv("LOG_LEVEL", "warn")
+	t.Setenv("DATA_KEY", TestDataKey)
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	var s Server
 	a := fx.New(app.Server,
 		fx.Decorate(func(c config.Config) config.Config { c.Port = 0; return c }), // a free port
-		fx.Populate(&s.Pool, &s.API),
+		fx.Populate(&s.Pool, &s.API, &s.Store, &s.Engine, &s.Privacy),
 		fx.NopLogger,
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
