@@ -12,9 +12,8 @@
 //
 // A heartbeat can change the durations of the local days within the keystroke timeout
 // of it; the projection recomputes those days from the stored heartbeats and the
-// batch's new ones, so heartbeats
-// that arrive late (an editor's offline queue) or from two machines at once count
-// exactly as if they had arrived in time order. Each day is counted in the zone the user
+// batch's new ones, so heartbeats that arrive late (an editor's offline queue) or from
+// two machines at once count exactly as if they had arrived in time order. Each day is counted in the zone the user
 // had when the heartbeat that last changed it was folded: rebuilds give the same rows.
 package heartbeats
 
@@ -44,10 +43,7 @@ const Version = 2
 // Projection is the heartbeats projection.
 type Projection struct {
 	timeout time.Duration
-	// reach is how far around a day the stored heartbeats are loaded: the timeout, and
-	// at least a sampling window, to find a window's point stored by an earlier batch.
-	reach time.Duration
-	zones map[string]*time.Location // loaded zones by name, kept between batches
+	zones   map[string]*time.Location // loaded zones by name, kept between batches
 }
 
 // New builds the projection; timeout is WAKATIME_TIMEOUT_MINUTES.
@@ -55,8 +51,7 @@ func New(timeout time.Duration) *Projection {
 	if timeout <= 0 {
 		panic("heartbeats: timeout must be positive")
 	}
-	return &Projection{timeout: timeout, reach: max(timeout, heartbeat.SampleEvery),
-		zones: map[string]*time.Location{"UTC": time.UTC}}
+	return &Projection{timeout: timeout, zones: map[string]*time.Location{"UTC": time.UTC}}
 }
 
 // Name implements projections.Projection.
@@ -85,42 +80,43 @@ type userDay struct {
 type userID struct{ user, id ids.ID }
 
 // row is a heartbeat of the batch: a WakaTime plugin's or an activity point of the
-// extension. A stored heartbeat of the same user with its id and a time in [from, to]
-// is the same row (for a sampled point, its window; otherwise its own time).
+// extension.
 type row struct {
-	user     ids.ID
-	loc      *time.Location // the user's zone when the row was folded
-	day      heartbeat.Day  // the row's day in loc
-	from, to time.Time
+	user ids.ID
+	// zone is the user's zone when the row was folded: the batch's own TimeZoneChanged
+	// before it, else the stored zone ("" until read); loc and day (the row's day in
+	// loc) follow from it.
+	zone string
+	loc  *time.Location
+	day  heartbeat.Day
+	// window is the start of a sampled point's window (zero for a heartbeat or a save,
+	// each its own row): an earlier batch may have stored the window's point.
+	window time.Time
 	heartbeat.Heartbeat
 }
 
 // Apply stores the batch's new heartbeats and recomputes the days they change. It reads
-// the zones and the stored heartbeats around the batch's days (two queries) and queues
+// the zones and which of the sampled points are stored already (one round trip), then,
+// if anything is new, the stored heartbeats around the days it changes; it queues
 // every write.
 func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.Event, writes *pgx.Batch) error {
-	zones, err := loadZones(ctx, tx, events)
-	if err != nil {
-		return err
-	}
 	changed := map[ids.ID]string{}
 	var rows []row
 	seen := map[userID]bool{}
 	// Of the batch's heartbeats with one id (a sampling window's points), the first is the row.
-	add := func(user ids.ID, h heartbeat.Heartbeat, from, to time.Time) {
+	add := func(user ids.ID, h heartbeat.Heartbeat, window time.Time) {
 		if k := (userID{user, h.ID}); !seen[k] {
 			seen[k] = true
-			loc := p.location(zones[user])
-			rows = append(rows, row{user: user, loc: loc, day: heartbeat.DayOf(h.Time, loc), from: from, to: to, Heartbeat: h})
+			rows = append(rows, row{user: user, zone: changed[user], window: window, Heartbeat: h})
 		}
 	}
 	for i := range events {
 		e := &events[i]
 		switch pl := e.Payload.(type) {
 		case *accounts.TimeZoneChanged:
-			zones[pl.UserID], changed[pl.UserID] = pl.TimeZone, pl.TimeZone
+			changed[pl.UserID] = pl.TimeZone
 		case *heartbeat.Heartbeat:
-			add(e.User, *pl, pl.Time, pl.Time)
+			add(e.User, *pl, time.Time{})
 		case *telemetry.ClientEvent:
 			if e.Session.IsNil() {
 				continue // another area's event that happens to share a type name
@@ -129,25 +125,43 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 			if !ok {
 				continue
 			}
-			from, to := h.Time, h.Time
+			var window time.Time
 			if !h.IsWrite {
-				from, to = heartbeat.SampleWindow(h.Time)
+				window, _ = heartbeat.SampleWindow(h.Time)
 			}
-			add(e.User, h, from, to)
+			add(e.User, h, window)
 		}
 	}
 	queueZones(writes, changed)
 	if len(rows) == 0 {
 		return nil
 	}
-	spans, spanOf := p.spans(rows)
-	stored, err := loadSpans(ctx, tx, spans)
+	zones, stored, err := readState(ctx, tx, rows)
 	if err != nil {
 		return err
 	}
-	fresh, recompute := p.fresh(rows, stored, spanOf)
+	fresh := rows[:0]
+	for i, r := range rows {
+		if stored[i] {
+			continue
+		}
+		if r.zone == "" {
+			r.zone = zones[r.user]
+		}
+		r.loc = p.location(r.zone)
+		r.day = heartbeat.DayOf(r.Time, r.loc)
+		fresh = append(fresh, r)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	spans, spanOf := p.spans(fresh)
+	beats, err := loadSpans(ctx, tx, spans)
+	if err != nil {
+		return err
+	}
 	queueHeartbeats(writes, fresh)
-	p.queueDurations(writes, spanOf, stored, fresh, recompute)
+	p.queueDurations(writes, spanOf, beats, fresh)
 	return nil
 }
 
@@ -163,58 +177,53 @@ func (p *Projection) location(zone string) *time.Location {
 	return loc
 }
 
-func loadZones(ctx context.Context, tx pgx.Tx, events []projections.Event) (map[ids.ID]string, error) {
+// readState reads, in one round trip, the stored zones of the rows' users (the default
+// for a user without one) and which sampled rows an earlier batch stored (stored[i] for
+// rows[i]).
+func readState(ctx context.Context, tx pgx.Tx, rows []row) (map[ids.ID]string, []bool, error) {
 	zones := map[ids.ID]string{}
 	var users [][16]byte
-	for i := range events {
-		u := events[i].User
-		if _, ok := zones[u]; !ok && !u.IsNil() {
-			zones[u] = accounts.DefaultTimeZone
-			users = append(users, u)
+	var idx []int32
+	var probeUsers, probeIDs [][16]byte
+	var starts, ends []time.Time
+	for i, r := range rows {
+		if _, ok := zones[r.user]; !ok {
+			zones[r.user] = accounts.DefaultTimeZone
+			users = append(users, r.user)
+		}
+		if !r.window.IsZero() {
+			idx, probeUsers, probeIDs = append(idx, int32(i)), append(probeUsers, r.user), append(probeIDs, r.ID)
+			start, end := heartbeat.SampleWindow(r.window)
+			starts, ends = append(starts, start), append(ends, end)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT user_id, time_zone FROM heartbeat_zones WHERE user_id = ANY($1::uuid[])`, users)
-	if err != nil {
-		return nil, fmt.Errorf("heartbeats: load zones: %w", err)
-	}
-	var u [16]byte
-	var zone string
-	_, err = pgx.ForEachRow(rows, []any{&u, &zone}, func() error {
-		zones[ids.ID(u)] = zone
-		return nil
+	stored := make([]bool, len(rows))
+	q := &pgx.Batch{}
+	q.Queue(`SELECT user_id, time_zone FROM heartbeat_zones WHERE user_id = ANY($1::uuid[])`, users).Query(func(rs pgx.Rows) error {
+		var u [16]byte
+		var zone string
+		_, err := pgx.ForEachRow(rs, []any{&u, &zone}, func() error {
+			zones[ids.ID(u)] = zone
+			return nil
+		})
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("heartbeats: load zones: %w", err)
+	if len(idx) > 0 {
+		q.Queue(`SELECT w.i FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS w(i, u, id, f, t)
+			WHERE EXISTS (SELECT FROM heartbeats h WHERE h.user_id = w.u AND h.time >= w.f AND h.time < w.t AND h.id = w.id)`,
+			idx, probeUsers, probeIDs, starts, ends).Query(func(rs pgx.Rows) error {
+			var i int32
+			_, err := pgx.ForEachRow(rs, []any{&i}, func() error {
+				stored[i] = true
+				return nil
+			})
+			return err
+		})
 	}
-	return zones, nil
-}
-
-// fresh returns the rows not stored yet, in log order, and the days they change, each
-// with the zone it is counted in (the zone of the last row that changes it).
-func (p *Projection) fresh(rows []row, stored [][]heartbeat.Heartbeat, spanOf map[userDay]int) ([]row, map[userDay]*time.Location) {
-	recompute := map[userDay]*time.Location{}
-	var out []row
-	for _, r := range rows {
-		if isStored(stored[spanOf[userDay{r.user, r.day}]], r) {
-			continue
-		}
-		out = append(out, r)
-		for _, d := range heartbeat.AffectedDays(r.Time, r.loc, p.timeout) {
-			recompute[userDay{r.user, d}] = r.loc
-		}
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return nil, nil, fmt.Errorf("heartbeats: read zones and stored points: %w", err)
 	}
-	return out, recompute
-}
-
-// isStored reports whether beats (sorted by time) hold r.
-func isStored(beats []heartbeat.Heartbeat, r row) bool {
-	i := sort.Search(len(beats), func(k int) bool { return !beats[k].Time.Before(r.from) })
-	for ; i < len(beats) && !beats[i].Time.After(r.to); i++ {
-		if beats[i].ID == r.ID {
-			return true
-		}
-	}
-	return false
+	return zones, stored, nil
 }
 
 func queueZones(q *pgx.Batch, changed map[ids.ID]string) {
@@ -261,15 +270,16 @@ type span struct {
 	from, to time.Time
 }
 
-// queueDurations rewrites the durations of the days to recompute from the stored
-// heartbeats of their spans and the fresh rows.
-func (p *Projection) queueDurations(q *pgx.Batch, spanOf map[userDay]int, stored [][]heartbeat.Heartbeat,
-	fresh []row, recompute map[userDay]*time.Location) {
-	if len(recompute) == 0 {
-		return
-	}
+// queueDurations rewrites the durations of the days the fresh rows change from the
+// stored heartbeats of their spans and the fresh rows. Each day is counted in the zone
+// of the last row that changes it.
+func (p *Projection) queueDurations(q *pgx.Batch, spanOf map[userDay]int, stored [][]heartbeat.Heartbeat, fresh []row) {
+	recompute := map[userDay]*time.Location{}
 	joined := map[int]bool{}
 	for _, r := range fresh { // a fresh row's days are all in the span of its own day
+		for _, d := range heartbeat.AffectedDays(r.Time, r.loc, p.timeout) {
+			recompute[userDay{r.user, d}] = r.loc
+		}
 		i := spanOf[userDay{r.user, r.day}]
 		stored[i], joined[i] = append(stored[i], r.Heartbeat), true
 	}
@@ -311,15 +321,15 @@ func sortBeats(beats []heartbeat.Heartbeat) {
 	})
 }
 
-// spans groups the days the rows can change into runs of consecutive days per user, each
+// spans groups the days the rows change into runs of consecutive days per user, each
 // with the instants to load for it: the days' bounds in every zone the rows were folded
-// in, widened by reach. spanOf maps each day to its span.
+// in, widened by the timeout. spanOf maps each day to its span.
 func (p *Projection) spans(rows []row) ([]span, map[userDay]int) {
 	need := map[userDay]span{}
 	for _, r := range rows {
 		for _, d := range heartbeat.AffectedDays(r.Time, r.loc, p.timeout) {
 			start, end := heartbeat.Bounds(d, r.loc)
-			w := span{user: r.user, from: start.Add(-p.reach), to: end.Add(p.reach)}
+			w := span{user: r.user, from: start.Add(-p.timeout), to: end.Add(p.timeout)}
 			k := userDay{r.user, d}
 			if old, ok := need[k]; ok {
 				w.from, w.to = minTime(old.from, w.from), maxTime(old.to, w.to)
