@@ -19,11 +19,6 @@ type Observation struct {
 	// its metrics.is_rapid_context_switching flag (the boolean true only).
 	SwitchTo []byte
 	Rapid    bool
-	// Workspace is file.workspace (the folder holding the file) when the event names
-	// one, else the event's workspace; Language is file.language, or to.language of an
-	// editor_switch.
-	Workspace []byte
-	Language  []byte
 }
 
 // ErrNotClientEvent is returned by Observe for payloads that are not stored client
@@ -52,22 +47,11 @@ func Observe(doc *Doc, eventType string, data []byte, o *Observation) error {
 		return err
 	}
 	o.Time = t
-	if w := ev.Get("workspace"); w.Is(KindString) {
-		o.Workspace = w.StrBytes(nil)
-	}
 	switch eventType {
 	case TypeTextChanged, TypeFileSaved:
 		f := ev.Get("file")
 		if p := f.Get("path"); p.Is(KindString) {
 			o.File = p.StrBytes(nil)
-		}
-		if w := f.Get("workspace"); w.Is(KindString) {
-			if s := w.StrBytes(nil); len(s) > 0 {
-				o.Workspace = s
-			}
-		}
-		if l := f.Get("language"); l.Is(KindString) {
-			o.Language = l.StrBytes(nil)
 		}
 		if l := f.Get("lines"); l.Is(KindNumber) {
 			o.Lines, _ = l.Int()
@@ -77,14 +61,10 @@ func Observe(doc *Doc, eventType string, data []byte, o *Observation) error {
 			readTextChange(ev.Get("metrics"), o)
 		}
 	case TypeEditorSwitched:
-		to := ev.Get("to")
-		if f := to.Get("file"); f.Is(KindString) {
-			if s := f.StrBytes(nil); len(s) > 0 {
+		if to := ev.Get("to").Get("file"); to.Is(KindString) {
+			if s := to.StrBytes(nil); len(s) > 0 {
 				o.SwitchTo = s
 			}
-		}
-		if l := to.Get("language"); l.Is(KindString) {
-			o.Language = l.StrBytes(nil)
 		}
 		o.Rapid = ev.Get("metrics").Get("is_rapid_context_switching").Is(KindTrue)
 	}
