@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"errors"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -248,7 +249,7 @@ func (v Value) Pointer(ancestor Value) string {
 		if n.kind == KindObject {
 			segs = append(segs, escapePointer(child.Key()))
 		} else {
-			segs = append(segs, itoa(idx))
+			segs = append(segs, strconv.Itoa(idx))
 		}
 		cur = child
 	}
@@ -272,20 +273,6 @@ func escapePointer(s string) string {
 		}
 	}
 	return string(out)
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	p := len(b)
-	for i > 0 {
-		p--
-		b[p] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(b[p:])
 }
 
 type parser struct {

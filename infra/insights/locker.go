@@ -7,6 +7,7 @@ package insights
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,10 +71,7 @@ func (l *Locker) WithUserLock(ctx context.Context, user ids.ID, fn func(ctx cont
 // lockKey maps a name to an advisory-lock key (FNV-1a 64; collisions only make two
 // users take turns).
 func lockKey(name string) int64 {
-	var h uint64 = 14695981039346656037
-	for _, c := range []byte(name) {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return int64(h)
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return int64(h.Sum64())
 }

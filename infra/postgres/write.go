@@ -298,7 +298,7 @@ func putCopyBuffer(b []byte) {
 
 // versionCache remembers the versions this store committed streams at, so that the
 // next append to such a stream can assume its version instead of reading it. Another
-// writer (a replica) makes an entry stale; advance_streams then fails the assumption
+// writer (a replica) makes an entry stale; lock_streams then fails the assumption
 // and the append takes the locking path. Bounded by starting over when full.
 type versionCache struct {
 	mu sync.Mutex
