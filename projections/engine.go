@@ -220,11 +220,7 @@ type member struct {
 }
 
 func newMember(p Projection, cp Checkpoint) *member {
-	handles := map[string]bool{}
-	for _, t := range p.Handles() {
-		handles[t] = true
-	}
-	return &member{p: p, handles: handles, cp: cp, lost: make(chan struct{}), left: make(chan struct{})}
+	return &member{p: p, handles: handled(p), cp: cp, lost: make(chan struct{}), left: make(chan struct{})}
 }
 
 // run holds the projection's leader lock on a dedicated connection while the reader

@@ -152,10 +152,9 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 		if pg.err != nil {
 			return pos, pg.err
 		}
+		sh := shareOf(&member{handles: types}, pg.events, pg.failed)
 		pass := func(careful bool) error {
-			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				return applyPass(ctx, tx, p, schema, types, pg.events, pg.failed, careful)
-			})
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyPass(ctx, tx, p, schema, sh, careful) })
 		}
 		// A page that fails on an event's data is applied again with that event parked.
 		if err := pass(false); err != nil && (!isPoison(err) || pass(true) != nil) {
@@ -170,26 +169,16 @@ func fill(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Proje
 // applyPass applies a decoded page of a rebuild or replay into schema and parks (in
 // schema's parked_events) what could not be decoded; careful also finds and parks the
 // events p cannot apply, at the cost of savepoints.
-func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, types map[string]bool, events []Event, failed map[int]error, careful bool) error {
-	var mine []Event
-	var parked []parkedEvent
-	for i, ev := range events {
-		switch {
-		case !types[ev.Type]:
-		case failed[i] != nil:
-			parked = append(parked, parkedEvent{ev, failed[i]})
-		default:
-			mine = append(mine, ev)
-		}
-	}
+func applyPass(ctx context.Context, tx pgx.Tx, p Projection, schema string, sh share, careful bool) error {
+	parked := sh.parked
 	if careful {
-		more, err := applyIsolating(ctx, tx, p, schema, mine)
+		more, err := applyIsolating(ctx, tx, p, schema, sh.events)
 		if err != nil {
 			return err
 		}
 		parked = append(parked, more...)
-	} else if len(mine) > 0 {
-		if err := applyBatch(ctx, tx, p, schema, mine); err != nil {
+	} else if len(sh.events) > 0 {
+		if err := applyBatch(ctx, tx, p, schema, sh.events); err != nil {
 			return err
 		}
 	}
@@ -258,7 +247,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventlog.Store, p Pr
 				break
 			}
 			events, failed := dec.decode(envs, types)
-			if err := applyPass(ctx, tx, p, schema, types, events, failed, true); err != nil {
+			if err := applyPass(ctx, tx, p, schema, shareOf(&member{handles: types}, events, failed), true); err != nil {
 				return err
 			}
 			pos = envs[len(envs)-1].Position

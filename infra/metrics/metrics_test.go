@@ -190,7 +190,7 @@ func TestMetrics_MiddlewareAroundARouterSeesThePattern(t *testing.T) {
 
 func TestMetrics_LLMSchedulerProjectionsAndPool(t *testing.T) {
 	m := metrics.New(metrics.Config{})
-	statuses := []metrics.ProjectionStatus{{Name: "metrics", Checkpoint: 90, Head: 100, LagEvents: 10, LagSeconds: 0.25}}
+	statuses := []metrics.ProjectionStatus{{Name: "metrics", Checkpoint: 90, Head: 100, LagEvents: 10, LagSeconds: 0.25, Parked: 2}}
 	m.ObserveProjections(func(ctx context.Context) ([]metrics.ProjectionStatus, error) { return statuses, nil })
 	// pgxpool connects lazily: a pool that never reached a server still has statistics.
 	pool, err := pgxpool.New(context.Background(), "postgres://devflow@127.0.0.1:1/none")
@@ -223,6 +223,7 @@ func TestMetrics_LLMSchedulerProjectionsAndPool(t *testing.T) {
 		{"devflow_projection_head", map[string]string{"projection": "metrics"}, 100},
 		{"devflow_projection_lag_events", map[string]string{"projection": "metrics"}, 10},
 		{"devflow_projection_lag_seconds", map[string]string{"projection": "metrics"}, 0.25},
+		{"devflow_projection_parked_events", map[string]string{"projection": "metrics"}, 2},
 		{"devflow_db_pool_max_conns", nil, float64(pool.Config().MaxConns)},
 		{"devflow_db_pool_acquired_conns", nil, 0},
 	}
