@@ -48,18 +48,39 @@ func FromContent(namespace ID, content []byte) ID {
 }
 
 // Parse accepts exactly the canonical 8-4-4-4-12 form in any letter case (no braces, no
-// urn:uuid: prefix).
+// urn:uuid: prefix): the contract's uuid format (4.5). It is the service's one UUID
+// parser (the domain imports only the standard library, which has none).
 func Parse(s string) (ID, error) {
-	var id ID
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	if len(s) != 36 {
 		return Nil, ErrInvalid
 	}
-	hexDigits := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
-	if _, err := hex.Decode(id[:], []byte(hexDigits)); err != nil {
+	var b [36]byte // on the stack: no allocation
+	copy(b[:], s)
+	return ParseBytes(b[:])
+}
+
+// ParseBytes is Parse for bytes (the ingest reads every event's session_id from the body).
+func ParseBytes(b []byte) (ID, error) {
+	if len(b) != 36 {
 		return Nil, ErrInvalid
+	}
+	var id ID
+	n := 0
+	for i, g := range hexGroups {
+		if i > 0 && b[g[0]-1] != '-' {
+			return Nil, ErrInvalid
+		}
+		k, err := hex.Decode(id[n:], b[g[0]:g[1]])
+		if err != nil {
+			return Nil, ErrInvalid
+		}
+		n += k
 	}
 	return id, nil
 }
+
+// hexGroups are the spans of the five groups of hex digits in the 8-4-4-4-12 form.
+var hexGroups = [5][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}}
 
 // MustParse is Parse for constants; it panics on bad input.
 func MustParse(s string) ID {

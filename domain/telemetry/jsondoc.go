@@ -151,6 +151,17 @@ func (v Value) Key() string {
 	return string(b)
 }
 
+// KeyBytes is Key without a copy when the key has no escapes; buf is used otherwise.
+func (v Value) KeyBytes(buf []byte) []byte {
+	n := v.n()
+	raw := v.d.src[n.keyStart:n.keyEnd]
+	if n.flags&flagKeyEsc == 0 {
+		return raw
+	}
+	b, _ := unescape(buf[:0], raw)
+	return b
+}
+
 // Get returns the member named k of an object (the last one when a key repeats, as
 // encoding/json decodes it), or an absent Value.
 func (v Value) Get(k string) Value {

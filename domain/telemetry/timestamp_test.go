@@ -64,3 +64,23 @@ func TestParseTimestamp_OutsideTheYears1970To9999UTC(t *testing.T) {
 		t.Fatalf("stored 1960 event observed at %v, %v", o.Time, err)
 	}
 }
+
+// BenchmarkParseTimestamp sets the parser beside time.Parse on the form the extension
+// sends (toISOString), the one form both accept.
+func BenchmarkParseTimestamp(b *testing.B) {
+	s := []byte("2026-11-27T10:14:01.512Z")
+	b.Run("ParseTimestamp", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ParseTimestamp(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("time.Parse", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := time.Parse(time.RFC3339, string(s)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -3,341 +3,367 @@ package httpapi
 import (
 	"cmp"
 	"encoding/json"
-	"math"
-	"math/big"
-	"strings"
+	"maps"
+	"slices"
 	"unicode/utf8"
+
+	"github.com/devflow/backend/domain/telemetry"
 )
 
-// checker answers only "valid or not" for a converted request schema, without building
-// error trees. Telemetry validates up to 5000 events per request, and the general
-// validator allocates heavily per value; the checker accepts a valid event in a fraction
-// of the time. The general validator stays the authority: it runs whenever the checker
-// says "invalid" (to produce the details) and for every schema the checker cannot
-// express. compileChecker returns nil for schemas that use keywords it does not know, so
-// a future keyword in openapi.yaml can never be silently skipped.
-type checker func(v any) bool
+// fastCheck is a converted request schema compiled to answer one question about a
+// value of the parsed body (telemetry.Value): is it surely valid? The ingest checks up
+// to 5000 events per request; the schema validator needs each one decoded into maps and
+// builds error trees, while the fast check reads the parsed body in place without
+// allocating. The schema validator stays the authority: it runs whenever the fast check
+// says false, for the verdict and the details. A keyword the fast check does not know
+// makes its schema answer false, so a keyword added to openapi.yaml is never skipped.
+// A nil *fastCheck is the schema that accepts everything.
+type fastCheck struct {
+	unknown string // the first keyword the check does not know ("" when none)
+	never   bool   // false for every value: the false schema, or an unknown keyword
 
-// annotation keywords carry no assertion.
+	types   typeSet
+	enum    bool             // the value must be one of enumStr and enumKind
+	enumStr []string         // allowed strings
+	enumLit []telemetry.Kind // allowed true, false, null
+
+	minLength, maxLength int    // in code points; -1: no bound
+	format               string // one of formats; "": none
+
+	minimum, maximum *int64
+
+	items              *fastCheck
+	minItems, maxItems int // maxItems -1: no bound
+
+	props      []property
+	required   uint64     // bit i: props[i] is required
+	additional *fastCheck // members not in props; nil: any
+}
+
+// telemetryLimits are the fast checks of the telemetry envelope and of events, each by
+// the schema of its "type" (an event of another type is left to the schema validator,
+// which reports it).
+func telemetryLimits(envelope *fastCheck, events map[string]*fastCheck) telemetry.Limits {
+	return telemetry.Limits{
+		Envelope: envelope.valid,
+		Event: func(ev telemetry.Value) bool {
+			var buf [32]byte
+			t := ev.Get("type")
+			if !t.Is(telemetry.KindString) {
+				return false
+			}
+			c, known := events[string(t.StrBytes(buf[:0]))]
+			return known && c.valid(ev)
+		},
+	}
+}
+
+type property struct {
+	name  string
+	check *fastCheck
+}
+
+// typeSet is a set of JSON Schema types; the empty set allows every type.
+type typeSet uint8
+
+const (
+	typeNull typeSet = 1 << iota
+	typeBoolean
+	typeNumber
+	typeInteger
+	typeString
+	typeArray
+	typeObject
+)
+
+var typeNames = map[string]typeSet{
+	"null": typeNull, "boolean": typeBoolean, "number": typeNumber, "integer": typeInteger,
+	"string": typeString, "array": typeArray, "object": typeObject,
+}
+
+// annotations carry no assertion.
 var annotations = map[string]bool{
 	"description": true, "title": true, "default": true, "examples": true, "$comment": true,
 	"readOnly": true, "writeOnly": true, "deprecated": true,
 }
 
-func compileChecker(schema any) checker {
+// maxBound keeps bounds where an int64 compares them exactly with any JSON number
+// (Value.Int saturates beyond int64).
+const maxBound = 1 << 62
+
+// compileFast compiles a converted schema (JSON with json.Number numbers). It returns
+// nil for a schema that accepts every value.
+func compileFast(schema any) *fastCheck {
+	c := &fastCheck{minLength: -1, maxLength: -1, maxItems: -1}
 	obj, ok := schema.(map[string]any)
-	if !ok {
-		return nil // boolean schemas are not used by the request schemas
+	if b, isBool := schema.(bool); isBool {
+		if b {
+			return nil
+		}
+		c.never = true
+		return c
 	}
-	var checks []checker
-	for key, val := range obj {
+	if !ok {
+		return c.refuse("a schema that is not an object")
+	}
+	constrained := false
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		if annotations[key] {
 			continue
 		}
-		c := compileKeyword(key, val, obj)
-		if c == nil {
-			return nil
+		constrained = true
+		if !c.compileKeyword(key, obj[key]) {
+			return c.refuse(key)
 		}
-		checks = append(checks, c)
 	}
-	return func(v any) bool {
-		for _, c := range checks {
-			if !c(v) {
+	if !constrained {
+		return nil
+	}
+	return c
+}
+
+func (c *fastCheck) refuse(keyword string) *fastCheck {
+	return &fastCheck{unknown: keyword, never: true}
+}
+
+// compileKeyword adds one keyword to c, or reports that it cannot.
+func (c *fastCheck) compileKeyword(key string, val any) bool {
+	switch key {
+	case "type":
+		names, ok := val.([]any)
+		if !ok {
+			names = []any{val}
+		}
+		for _, n := range names {
+			s, _ := n.(string)
+			t, known := typeNames[s]
+			if !known {
 				return false
+			}
+			c.types |= t
+		}
+		return true
+	case "enum":
+		list, ok := val.([]any)
+		if !ok {
+			return false
+		}
+		c.enum = true
+		for _, v := range list {
+			switch v := v.(type) {
+			case string:
+				c.enumStr = append(c.enumStr, v)
+			case bool:
+				c.enumLit = append(c.enumLit, boolKind(v))
+			case nil:
+				c.enumLit = append(c.enumLit, telemetry.KindNull)
+			default:
+				return false // numbers and structures would need JSON equality
 			}
 		}
 		return true
-	}
-}
-
-func compileKeyword(key string, val any, schema map[string]any) checker {
-	switch key {
-	case "type":
-		return compileType(val)
-	case "required":
-		names, ok := stringList(val)
-		if !ok {
-			return nil
+	case "format":
+		c.format, _ = val.(string)
+		return slices.Contains(formats, c.format)
+	case "minLength", "maxLength", "minItems", "maxItems":
+		n, ok := bound(val)
+		switch key {
+		case "minLength":
+			c.minLength = int(n)
+		case "maxLength":
+			c.maxLength = int(n)
+		case "minItems":
+			c.minItems = int(n)
+		default:
+			c.maxItems = int(n)
 		}
-		return func(v any) bool {
-			obj, isObj := v.(map[string]any)
-			if !isObj {
-				return true
-			}
-			for _, n := range names {
-				if _, present := obj[n]; !present {
-					return false
-				}
-			}
-			return true
-		}
+		return ok && n >= 0
+	case "minimum":
+		n, ok := bound(val)
+		c.minimum = &n
+		return ok
+	case "maximum":
+		n, ok := bound(val)
+		c.maximum = &n
+		return ok
+	case "items":
+		c.items = compileFast(val)
+		return true
+	case "additionalProperties":
+		c.additional = compileFast(val)
+		return true
 	case "properties":
 		props, ok := val.(map[string]any)
 		if !ok {
-			return nil
-		}
-		type property struct {
-			name  string
-			check checker
-		}
-		compiled := make([]property, 0, len(props))
-		for name, sub := range props {
-			c := compileChecker(sub)
-			if c == nil {
-				return nil
-			}
-			compiled = append(compiled, property{name, c})
-		}
-		return func(v any) bool {
-			obj, isObj := v.(map[string]any)
-			if !isObj {
-				return true
-			}
-			for _, p := range compiled {
-				if pv, present := obj[p.name]; present && !p.check(pv) {
-					return false
-				}
-			}
-			return true
-		}
-	case "items":
-		c := compileChecker(val)
-		if c == nil {
-			return nil
-		}
-		return func(v any) bool {
-			arr, isArr := v.([]any)
-			if !isArr {
-				return true
-			}
-			for _, item := range arr {
-				if !c(item) {
-					return false
-				}
-			}
-			return true
-		}
-	case "minItems", "maxItems":
-		limit, ok := intValue(val)
-		if !ok {
-			return nil
-		}
-		return func(v any) bool {
-			arr, isArr := v.([]any)
-			if !isArr {
-				return true
-			}
-			if key == "minItems" {
-				return len(arr) >= limit
-			}
-			return len(arr) <= limit
-		}
-	case "minimum", "maximum":
-		return compileBound(key, val)
-	case "minLength", "maxLength":
-		limit, ok := intValue(val)
-		if !ok {
-			return nil
-		}
-		return func(v any) bool {
-			s, isStr := v.(string)
-			if !isStr {
-				return true
-			}
-			n := utf8.RuneCountInString(s)
-			if key == "minLength" {
-				return n >= limit
-			}
-			return n <= limit
-		}
-	case "enum":
-		allowed, ok := val.([]any)
-		if !ok {
-			return nil
-		}
-		for _, a := range allowed {
-			switch a.(type) {
-			case string, bool, nil:
-			default:
-				return nil // numbers and structures would need JSON equality
-			}
-		}
-		return func(v any) bool {
-			for _, a := range allowed {
-				if v == a {
-					return true
-				}
-			}
 			return false
 		}
-	case "format":
-		name, _ := val.(string)
-		var validate func(any) error
-		switch name {
-		case "date-time":
-			validate = validateDateTime
-		case "uuid":
-			validate = validateUUID
-		case "email":
-			validate = validateEmail
-		default:
-			return nil
+		for _, name := range slices.Sorted(maps.Keys(props)) {
+			c.property(name).check = compileFast(props[name])
 		}
-		return func(v any) bool { return validate(v) == nil }
-	}
-	return nil
-}
-
-// compileBound checks minimum or maximum. The bounds of openapi.yaml are integers, so
-// the usual plain integer is compared without big.Rat.
-func compileBound(key string, val any) checker {
-	n, ok := val.(json.Number)
-	if !ok {
-		return nil
-	}
-	limit, err := n.Int64()
-	if err != nil {
-		return nil
-	}
-	exact := new(big.Rat).SetInt64(limit)
-	holds := func(c int) bool {
-		if key == "minimum" {
-			return c >= 0
-		}
-		return c <= 0
-	}
-	return func(v any) bool {
-		var r *big.Rat
-		switch n := v.(type) {
-		case json.Number:
-			if i, plain := plainInt64(string(n)); plain {
-				return holds(cmp.Compare(i, limit))
-			}
-			r, _ = new(big.Rat).SetString(string(n))
-		case float64:
-			r = new(big.Rat).SetFloat64(n)
-		default:
-			return true // not a number: the keyword does not apply
-		}
-		// A number big.Rat cannot hold is left to the general validator.
-		return r != nil && holds(r.Cmp(exact))
-	}
-}
-
-// plainInt64 reads an integer of at most 18 digits written without fraction or exponent.
-func plainInt64(s string) (int64, bool) {
-	digits := strings.TrimPrefix(s, "-")
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	var i int64
-	for _, c := range []byte(digits) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		i = i*10 + int64(c-'0')
-	}
-	if len(digits) < len(s) {
-		i = -i
-	}
-	return i, true
-}
-
-func compileType(val any) checker {
-	var names []string
-	switch t := val.(type) {
-	case string:
-		names = []string{t}
-	default:
-		var ok bool
-		if names, ok = stringList(val); !ok {
-			return nil
-		}
-	}
-	var preds []func(any) bool
-	for _, n := range names {
-		p := typePredicate(n)
-		if p == nil {
-			return nil
-		}
-		preds = append(preds, p)
-	}
-	return func(v any) bool {
-		for _, p := range preds {
-			if p(v) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func typePredicate(name string) func(any) bool {
-	switch name {
-	case "object":
-		return func(v any) bool { _, ok := v.(map[string]any); return ok }
-	case "array":
-		return func(v any) bool { _, ok := v.([]any); return ok }
-	case "string":
-		return func(v any) bool { _, ok := v.(string); return ok }
-	case "boolean":
-		return func(v any) bool { _, ok := v.(bool); return ok }
-	case "null":
-		return func(v any) bool { return v == nil }
-	case "number":
-		return isNumber
-	case "integer":
-		return isInteger
-	}
-	return nil
-}
-
-func isNumber(v any) bool {
-	switch n := v.(type) {
-	case json.Number:
-		return true
-	case float64:
-		return !math.IsNaN(n) && !math.IsInf(n, 0)
-	}
-	return false
-}
-
-// isInteger: a number without a fractional part, so 240 and 240.0 (and 2.4e2) count.
-func isInteger(v any) bool {
-	switch n := v.(type) {
-	case json.Number:
-		if _, plain := plainInt64(string(n)); plain {
-			return true // the common case, without big.Rat
-		}
-		r, ok := new(big.Rat).SetString(string(n))
-		return ok && r.IsInt()
-	case float64:
-		return !math.IsInf(n, 0) && n == math.Trunc(n)
-	}
-	return false
-}
-
-func stringList(v any) ([]string, bool) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, false
-	}
-	out := make([]string, len(list))
-	for i, item := range list {
-		s, ok := item.(string)
+		return len(c.props) <= 64
+	case "required":
+		names, ok := val.([]any)
 		if !ok {
-			return nil, false
+			return false
 		}
-		out[i] = s
+		for _, n := range names {
+			name, ok := n.(string)
+			if !ok {
+				return false
+			}
+			c.property(name)
+			c.required |= 1 << c.find([]byte(name))
+		}
+		return len(c.props) <= 64
 	}
-	return out, true
+	return false
 }
 
-func intValue(v any) (int, bool) {
+// property returns the property named name, adding it when new.
+func (c *fastCheck) property(name string) *property {
+	if i := c.find([]byte(name)); i >= 0 {
+		return &c.props[i]
+	}
+	c.props = append(c.props, property{name: name})
+	return &c.props[len(c.props)-1]
+}
+
+func (c *fastCheck) find(name []byte) int {
+	for i := range c.props {
+		if c.props[i].name == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// bound reads an integer keyword value within ±maxBound.
+func bound(v any) (int64, bool) {
 	n, ok := v.(json.Number)
 	if !ok {
 		return 0, false
 	}
 	i, err := n.Int64()
-	return int(i), err == nil
+	return i, err == nil && -maxBound < i && i < maxBound
+}
+
+// valid reports whether v is surely valid.
+func (c *fastCheck) valid(v telemetry.Value) bool {
+	if c == nil {
+		return true
+	}
+	if c.never || (c.types != 0 && !c.types.allows(v)) {
+		return false
+	}
+	switch v.Kind() {
+	case telemetry.KindString:
+		return c.validString(v)
+	case telemetry.KindNumber:
+		return c.validNumber(v)
+	case telemetry.KindArray:
+		return !c.enum && c.validArray(v)
+	case telemetry.KindObject:
+		return !c.enum && c.validObject(v)
+	}
+	return !c.enum || slices.Contains(c.enumLit, v.Kind())
+}
+
+func boolKind(b bool) telemetry.Kind {
+	if b {
+		return telemetry.KindTrue
+	}
+	return telemetry.KindFalse
+}
+
+func (t typeSet) allows(v telemetry.Value) bool {
+	switch v.Kind() {
+	case telemetry.KindNull:
+		return t&typeNull != 0
+	case telemetry.KindTrue, telemetry.KindFalse:
+		return t&typeBoolean != 0
+	case telemetry.KindNumber:
+		return t&typeNumber != 0 || t&typeInteger != 0 && v.IsInteger()
+	case telemetry.KindString:
+		return t&typeString != 0
+	case telemetry.KindArray:
+		return t&typeArray != 0
+	}
+	return t&typeObject != 0
+}
+
+func (c *fastCheck) validString(v telemetry.Value) bool {
+	if !c.enum && c.format == "" && c.minLength <= 0 && (c.maxLength < 0 || len(v.Raw())-2 <= c.maxLength) {
+		return true // a code point takes at least one byte of the quoted text
+	}
+	var buf [128]byte
+	s := v.StrBytes(buf[:0])
+	if c.minLength > 0 || c.maxLength >= 0 {
+		n := utf8.RuneCount(s)
+		if n < c.minLength || (c.maxLength >= 0 && n > c.maxLength) {
+			return false
+		}
+	}
+	if c.enum && !slices.ContainsFunc(c.enumStr, func(e string) bool { return e == string(s) }) {
+		return false
+	}
+	return c.format == "" || checkFormat(c.format, s) == nil
+}
+
+func (c *fastCheck) validNumber(v telemetry.Value) bool {
+	return !c.enum && (c.minimum == nil || compareInt(v, *c.minimum) >= 0) &&
+		(c.maximum == nil || compareInt(v, *c.maximum) <= 0)
+}
+
+// compareInt compares the number v with the integer bound exactly: an integer through
+// its int64 value (saturated beyond int64, so still on the right side of a bound under
+// maxBound), a fraction through its integer part t, for t < x < t+1 (or t−1 < x < t).
+func compareInt(v telemetry.Value, bound int64) int {
+	t, _ := v.Int()
+	switch {
+	case v.IsInteger():
+		return cmp.Compare(t, bound)
+	case v.Raw()[0] != '-': // t < x < t+1: above the bound when t ≥ bound, else below
+		if t >= bound {
+			return 1
+		}
+		return -1
+	case t <= bound: // t−1 < x < t
+		return -1
+	}
+	return 1
+}
+
+func (c *fastCheck) validArray(v telemetry.Value) bool {
+	n := 0
+	for _, e := range v.Elements() {
+		if c.items == nil && c.maxItems < 0 && n >= c.minItems {
+			return true // nothing left to learn from the rest
+		}
+		if !c.items.valid(e) {
+			return false
+		}
+		n++
+	}
+	return n >= c.minItems && (c.maxItems < 0 || n <= c.maxItems)
+}
+
+// validObject checks every member with the schema of its name (a repeated name has each
+// of its values checked, though only the last counts: stricter, never looser).
+func (c *fastCheck) validObject(v telemetry.Value) bool {
+	var seen uint64
+	var buf [64]byte
+	for m := range v.Members() {
+		i := c.find(m.KeyBytes(buf[:0]))
+		if i < 0 {
+			if !c.additional.valid(m) {
+				return false
+			}
+			continue
+		}
+		if !c.props[i].check.valid(m) {
+			return false
+		}
+		seen |= 1 << i
+	}
+	return seen&c.required == c.required
 }

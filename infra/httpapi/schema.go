@@ -4,7 +4,6 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
 
+	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
 )
 
@@ -70,8 +70,7 @@ type Schemas struct {
 
 type compiledSchema struct {
 	schema   *jsonschema.Schema
-	location string  // prefix of the schema's SchemaURLs, cut off to get AJV schema paths
-	fast     checker // quick accept for valid documents; nil: always use schema
+	location string // prefix of the schema's SchemaURLs, cut off to get AJV schema paths
 }
 
 var requestSchemas = sync.OnceValues(CompileSchemas)
@@ -85,6 +84,42 @@ func RequestSchemas() (*Schemas, error) { return requestSchemas() }
 // Schema (draft 2020-12) and compiles the named request schemas. Prefer RequestSchemas,
 // which compiles only once.
 func CompileSchemas() (*Schemas, error) {
+	defs, err := componentSchemas()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCompiler(defs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Schemas{byName: map[string]compiledSchema{}, eventSchemas: map[string]string{}}
+	fastEvents := map[string]*fastCheck{}
+	for name, component := range schemaComponents {
+		if t, isEvent := strings.CutPrefix(name, "event."); isEvent {
+			s.eventSchemas[t] = name
+			fastEvents[t] = compileFast(defs[component])
+		}
+		loc := schemasBase + "#/$defs/" + component
+		sch, err := c.Compile(loc)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: compile %s: %w", name, err)
+		}
+		s.byName[name] = compiledSchema{schema: sch, location: loc}
+	}
+	s.limits = telemetryLimits(compileFast(defs[schemaComponents["telemetryEnvelope"]]), fastEvents)
+	return s, nil
+}
+
+// TelemetryLimits are the fast checks of telemetry envelopes and events, compiled from
+// the same schemas, for the ingest.
+func (s *Schemas) TelemetryLimits() telemetry.Limits { return s.limits }
+
+// schemasBase is the URL the converted components are compiled under.
+const schemasBase = "https://devflow.invalid/request-schemas.json"
+
+// componentSchemas converts every component schema of the embedded OpenAPI document to
+// JSON Schema, as JSON values with json.Number numbers.
+func componentSchemas() (map[string]any, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(openAPIDocument, &doc); err != nil {
 		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
@@ -94,7 +129,6 @@ func CompileSchemas() (*Schemas, error) {
 	if schemas == nil {
 		return nil, fmt.Errorf("httpapi: openapi.yaml has no components.schemas")
 	}
-
 	defs := map[string]any{}
 	for name := range schemas {
 		converted, err := convertSchema(schemas[name], schemas, nil)
@@ -103,43 +137,34 @@ func CompileSchemas() (*Schemas, error) {
 		}
 		defs[name] = converted
 	}
-	// Round-trip through JSON so numbers have the types the compiler expects.
-	raw, err := json.Marshal(map[string]any{"$defs": defs})
+	// Round-trip through JSON so numbers have the types the compilers expect.
+	raw, err := json.Marshal(defs)
 	if err != nil {
 		return nil, err
 	}
-	jsonDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	converted, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
+	return converted.(map[string]any), nil
+}
 
-	const base = "https://devflow.invalid/request-schemas.json"
+// newCompiler is a JSON Schema compiler that knows defs under schemasBase#/$defs and
+// asserts the contract's formats.
+func newCompiler(defs map[string]any) (*jsonschema.Compiler, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	c.RegisterFormat(&jsonschema.Format{Name: "date-time", Validate: validateDateTime})
-	c.RegisterFormat(&jsonschema.Format{Name: "uuid", Validate: validateUUID})
-	c.RegisterFormat(&jsonschema.Format{Name: "email", Validate: validateEmail})
-	if err := c.AddResource(base, jsonDoc); err != nil {
-		return nil, err
+	for _, name := range formats {
+		c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
+			s, ok := v.(string)
+			if !ok {
+				return nil // formats apply to strings only
+			}
+			return checkFormat(name, []byte(s))
+		}})
 	}
-	jsonDefs := jsonDoc.(map[string]any)["$defs"].(map[string]any)
-	s := &Schemas{byName: map[string]compiledSchema{}, eventSchemas: map[string]string{}}
-	for name, component := range schemaComponents {
-		if t, isEvent := strings.CutPrefix(name, "event."); isEvent {
-			s.eventSchemas[t] = name
-		}
-		loc := base + "#/$defs/" + component
-		sch, err := c.Compile(loc)
-		if err != nil {
-			return nil, fmt.Errorf("httpapi: compile %s: %w", name, err)
-		}
-		s.byName[name] = compiledSchema{schema: sch, location: loc, fast: compileChecker(jsonDefs[component])}
-	}
-	if s.limits, err = readLimits(jsonDefs); err != nil {
-		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
-	}
-	return s, nil
+	return c, c.AddResource(schemasBase, map[string]any{"$defs": defs})
 }
 
 // convertSchema turns an OpenAPI 3.0 schema object into JSON Schema: component $refs are
@@ -218,9 +243,6 @@ func (s *Schemas) ValidateAt(name string, doc any, pathPrefix string) []Detail {
 	if !ok {
 		panic(fmt.Sprintf("httpapi: unknown schema %q", name))
 	}
-	if cs.fast != nil && cs.fast(doc) {
-		return nil
-	}
 	err := cs.schema.Validate(doc)
 	if err == nil {
 		return nil
@@ -248,10 +270,6 @@ func (s *Schemas) ValidateEvent(event any, index int) []Detail {
 				name = n
 			}
 		}
-	}
-	cs := s.byName[name]
-	if cs.fast != nil && cs.fast(event) {
-		return nil // skip building the path for the common, valid case
 	}
 	return s.ValidateAt(name, event, "/events/"+strconv.Itoa(index))
 }
@@ -392,53 +410,28 @@ func escapePointer(t string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(t)
 }
 
-// validateDateTime is the contract's date-time (4.5), read by the parser the ingest
-// uses: JSON Schema's date-time, but the separator may also be a space, and the instant
-// lies in the years 1970–9999 in UTC.
-func validateDateTime(v any) error {
-	s, ok := v.(string)
-	if !ok {
-		return nil
+// formats are the contract's string formats (4.5), checked by checkFormat for the
+// schema validator and the fast check alike.
+var formats = []string{"date-time", "uuid", "email"}
+
+func checkFormat(name string, b []byte) error {
+	var err error
+	switch name {
+	case "date-time":
+		_, err = telemetry.ParseTimestamp(b)
+	case "uuid":
+		_, err = ids.ParseBytes(b)
+	case "email":
+		err = validateEmail(string(b))
+	default:
+		panic("httpapi: unknown format " + name)
 	}
-	_, err := telemetry.ParseTimestamp([]byte(s))
 	return err
-}
-
-var errNotUUID = errors.New("not a UUID") // preallocated: the checker calls it for every event
-
-// validateUUID is the contract's uuid (4.5): 8-4-4-4-12 hex digits, any case and version,
-// no urn:uuid: prefix.
-func validateUUID(v any) error {
-	s, ok := v.(string)
-	if !ok {
-		return nil
-	}
-	if len(s) != 36 {
-		return errNotUUID
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return errNotUUID
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return errNotUUID
-			}
-		}
-	}
-	return nil
 }
 
 // validateEmail is JSON Schema's email format: an RFC 5321 Mailbox. The library's own
 // check accepts an empty local part ("@example.com"), which RFC 5321 does not.
-func validateEmail(v any) error {
-	s, ok := v.(string)
-	if !ok {
-		return nil
-	}
+func validateEmail(s string) error {
 	if len(s) > 254 {
 		return fmt.Errorf("longer than 254 characters")
 	}

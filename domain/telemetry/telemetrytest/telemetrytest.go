@@ -7,22 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
-
-	"github.com/devflow/backend/domain/telemetry"
 )
-
-// Limits are openapi.yaml's bounds of telemetry values, for tests of the domain, which
-// cannot read the schema (the service reads them from it; a test there holds this copy
-// equal to them).
-var Limits = telemetry.Limits{
-	Path: 4096, Name: 255,
-	Count:           telemetry.Bounds{Min: 0, Max: 10_000_000},
-	Size:            telemetry.Bounds{Min: 0, Max: 1 << 32},
-	LineNumber:      telemetry.Bounds{Min: 1, Max: 10_000_000},
-	DurationMs:      telemetry.Bounds{Min: -315_360_000_000, Max: 315_360_000_000},
-	DurationSeconds: telemetry.Bounds{Min: -315_360_000, Max: 315_360_000},
-	LineRanges:      10_000,
-}
 
 // Event is one client event as a JSON object.
 type Event = map[string]any
