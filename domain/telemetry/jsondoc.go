@@ -3,6 +3,7 @@ package telemetry
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -141,15 +142,7 @@ func (v Value) Elements() func(yield func(int, Value) bool) {
 func (v Value) Members() func(yield func(Value) bool) { return v.children() }
 
 // Key is the decoded key of an object member.
-func (v Value) Key() string {
-	n := v.n()
-	raw := v.d.src[n.keyStart:n.keyEnd]
-	if n.flags&flagKeyEsc == 0 {
-		return string(raw)
-	}
-	b, _ := unescape(nil, raw)
-	return string(b)
-}
+func (v Value) Key() string { return string(v.KeyBytes(nil)) }
 
 // KeyBytes is Key without a copy when the key has no escapes; buf is used otherwise.
 func (v Value) KeyBytes(buf []byte) []byte {
@@ -201,18 +194,8 @@ func (v Value) fields(keys []string, out []Value) {
 	}
 }
 
-// Str returns the decoded string of a string node.
-func (v Value) Str() string {
-	n := v.n()
-	raw := v.d.src[n.start+1 : n.end-1]
-	if n.flags&flagEscaped == 0 {
-		return string(raw)
-	}
-	b, _ := unescape(nil, raw)
-	return string(b)
-}
-
-// StrBytes is Str without a copy when the string has no escapes; buf is used otherwise.
+// StrBytes is the decoded text of a string node: its source bytes when the string has no
+// escapes, else decoded into buf.
 func (v Value) StrBytes(buf []byte) []byte {
 	n := v.n()
 	raw := v.d.src[n.start+1 : n.end-1]
@@ -258,33 +241,20 @@ func (v Value) Pointer(ancestor Value) string {
 		}
 		child := Value{d: v.d, i: next}
 		if n.kind == KindObject {
-			segs = append(segs, escapePointer(child.Key()))
+			segs = append(segs, pointerEscaper.Replace(child.Key()))
 		} else {
 			segs = append(segs, strconv.Itoa(idx))
 		}
 		cur = child
 	}
-	out := ""
-	for _, s := range segs {
-		out += "/" + s
+	if len(segs) == 0 {
+		return ""
 	}
-	return out
+	return "/" + strings.Join(segs, "/")
 }
 
-func escapePointer(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '~':
-			out = append(out, '~', '0')
-		case '/':
-			out = append(out, '~', '1')
-		default:
-			out = append(out, s[i])
-		}
-	}
-	return string(out)
-}
+// pointerEscaper escapes a JSON Pointer token (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 type parser struct {
 	src []byte

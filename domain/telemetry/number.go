@@ -121,63 +121,8 @@ func (v Value) Int() (n int64, ok bool) {
 	if !v.Is(KindNumber) {
 		return 0, false
 	}
-	raw := v.Raw()
-	// Fast path: a plain integer of at most 18 digits.
-	if len(raw) <= 19 {
-		neg := raw[0] == '-'
-		s := raw
-		if neg {
-			s = s[1:]
-		}
-		plain := len(s) <= 18
-		var x int64
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				plain = false
-				break
-			}
-			x = x*10 + int64(c-'0')
-		}
-		if plain {
-			if neg {
-				x = -x
-			}
-			return x, true
-		}
-	}
-	var buf [32]byte
-	d := parseDecimal(raw, buf[:0])
-	whole := int64(len(d.digits)) + d.exp // digits before the decimal point
-	switch {
-	case whole <= 0:
-		return 0, true // zero or |x| < 1
-	case whole > 19:
-		return saturated(d.neg), true // |x| ≥ 10^19 > 2^63
-	}
-	// At most 19 digits: below 10^19, which fits a uint64.
-	var u uint64
-	for i := range whole {
-		u *= 10
-		if i < int64(len(d.digits)) {
-			u += uint64(d.digits[i] - '0')
-		}
-	}
-	switch {
-	case !d.neg && u > math.MaxInt64:
-		return math.MaxInt64, true
-	case d.neg && u >= 1<<63: // −2^63 itself, or beyond
-		return math.MinInt64, true
-	case d.neg:
-		return -int64(u), true
-	}
-	return int64(u), true
-}
-
-func saturated(neg bool) int64 {
-	if neg {
-		return math.MinInt64
-	}
-	return math.MaxInt64
+	n, _ = v.IntPart()
+	return n, true
 }
 
 // IsInteger reports whether v is a number without a fractional part.
@@ -185,17 +130,66 @@ func (v Value) IsInteger() bool {
 	if !v.Is(KindNumber) {
 		return false
 	}
+	_, whole := v.IntPart()
+	return whole
+}
+
+// IntPart returns a number node's integer part (as Int does) and whether the number is
+// an integer, reading its text once; call only on a number.
+func (v Value) IntPart() (n int64, whole bool) {
 	raw := v.Raw()
-	plain := true
-	for _, c := range raw {
-		if c == '.' || c == 'e' || c == 'E' {
-			plain = false
-			break
+	// Fast path: a plain integer of at most 18 digits.
+	if len(raw) <= 19 {
+		s := raw
+		if s[0] == '-' {
+			s = s[1:]
+		}
+		plain := len(s) <= 18
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				plain = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if plain {
+			if raw[0] == '-' {
+				n = -n
+			}
+			return n, true
 		}
 	}
-	if plain {
-		return true
-	}
 	var buf [32]byte
-	return parseDecimal(raw, buf[:0]).isInteger()
+	d := parseDecimal(raw, buf[:0])
+	digits := int64(len(d.digits)) + d.exp // digits before the decimal point
+	switch {
+	case digits <= 0:
+		return 0, d.isInteger() // zero or |x| < 1
+	case digits > 19:
+		return saturated(d.neg), d.isInteger() // |x| ≥ 10^19 > 2^63
+	}
+	// At most 19 digits: below 10^19, which fits a uint64.
+	var u uint64
+	for i := range digits {
+		u *= 10
+		if i < int64(len(d.digits)) {
+			u += uint64(d.digits[i] - '0')
+		}
+	}
+	switch {
+	case !d.neg && u > math.MaxInt64:
+		return math.MaxInt64, d.isInteger()
+	case d.neg && u >= 1<<63: // −2^63 itself, or beyond
+		return math.MinInt64, d.isInteger()
+	case d.neg:
+		return -int64(u), d.isInteger()
+	}
+	return int64(u), d.isInteger()
+}
+
+func saturated(neg bool) int64 {
+	if neg {
+		return math.MinInt64
+	}
+	return math.MaxInt64
 }

@@ -19,18 +19,15 @@ type Checked struct {
 // only when it is sure the value is valid; false leaves the decision, and the error
 // details, to the adapter's schema validator. The zero Limits is never sure.
 type Limits struct {
-	Envelope func(root Value) bool // the payload envelope (4.1)
-	Event    func(ev Value) bool   // one event, by the schema of its type (4.2–4.4)
+	Envelope func(root Value) bool                  // the payload envelope (4.1)
+	Event    func(clientType string, ev Value) bool // an event, by the schema of its type (4.2–4.4)
 }
 
 // QuickCheck checks one event without the schema validator and, when it is surely
 // valid, reads what the ingest needs from it. ok=false: the schema validator decides.
 func (l Limits) QuickCheck(ev Value) (c Checked, ok bool) {
-	if l.Event == nil || !l.Event(ev) {
-		return c, false
-	}
 	c, err := Identify(ev)
-	return c, err == nil
+	return c, err == nil && l.Event != nil && l.Event(c.ClientType, ev)
 }
 
 // QuickCheckEnvelope is QuickCheck for the payload envelope.

@@ -53,7 +53,7 @@ func TestQuickCheck_SureOnlyWhenTheCompiledCheckIs(t *testing.T) {
 		if _, ok := zero.QuickCheck(ev); ok || zero.QuickCheckEnvelope(d.Root()) {
 			t.Fatal("the zero Limits must never be sure")
 		}
-		sure := telemetry.Limits{Event: func(telemetry.Value) bool { return true }, Envelope: func(telemetry.Value) bool { return true }}
+		sure := telemetry.Limits{Event: func(string, telemetry.Value) bool { return true }, Envelope: func(telemetry.Value) bool { return true }}
 		c, ok := sure.QuickCheck(ev)
 		if !ok || c.ClientType != telemetry.ClientFileSave || c.SessionID.String() != sid || !c.Time.Equal(at) || !sure.QuickCheckEnvelope(d.Root()) {
 			t.Fatalf("QuickCheck = %+v, %v", c, ok)

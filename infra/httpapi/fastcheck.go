@@ -41,18 +41,12 @@ type fastCheck struct {
 }
 
 // telemetryLimits are the fast checks of the telemetry envelope and of events, each by
-// the schema of its "type" (an event of another type is left to the schema validator,
-// which reports it).
+// the schema of its type.
 func telemetryLimits(envelope *fastCheck, events map[string]*fastCheck) telemetry.Limits {
 	return telemetry.Limits{
 		Envelope: envelope.valid,
-		Event: func(ev telemetry.Value) bool {
-			var buf [32]byte
-			t := ev.Get("type")
-			if !t.Is(telemetry.KindString) {
-				return false
-			}
-			c, known := events[string(t.StrBytes(buf[:0]))]
+		Event: func(clientType string, ev telemetry.Value) bool {
+			c, known := events[clientType]
 			return known && c.valid(ev)
 		},
 	}
@@ -230,7 +224,8 @@ func (c *fastCheck) property(name string) *property {
 
 func (c *fastCheck) find(name []byte) int {
 	for i := range c.props {
-		if c.props[i].name == string(name) {
+		// The first byte first: most names differ there, and it spares a call.
+		if p := c.props[i].name; len(p) == len(name) && len(p) > 0 && p[0] == name[0] && p == string(name) {
 			return i
 		}
 	}
@@ -249,46 +244,35 @@ func bound(v any) (int64, bool) {
 
 // valid reports whether v is surely valid.
 func (c *fastCheck) valid(v telemetry.Value) bool {
-	if c == nil {
+	switch {
+	case c == nil:
 		return true
-	}
-	if c.never || (c.types != 0 && !c.types.allows(v)) {
+	case c.never:
 		return false
 	}
 	switch v.Kind() {
 	case telemetry.KindString:
-		return c.validString(v)
+		return c.types.has(typeString) && c.validString(v)
 	case telemetry.KindNumber:
 		return c.validNumber(v)
 	case telemetry.KindArray:
-		return !c.enum && c.validArray(v)
+		return c.types.has(typeArray) && !c.enum && c.validArray(v)
 	case telemetry.KindObject:
-		return !c.enum && c.validObject(v)
+		return c.types.has(typeObject) && !c.enum && c.validObject(v)
+	case telemetry.KindNull:
+		return c.types.has(typeNull) && (!c.enum || slices.Contains(c.enumLit, telemetry.KindNull))
 	}
-	return !c.enum || slices.Contains(c.enumLit, v.Kind())
+	return c.types.has(typeBoolean) && (!c.enum || slices.Contains(c.enumLit, v.Kind()))
 }
+
+// has reports whether the set allows type t; the empty set allows every type.
+func (s typeSet) has(t typeSet) bool { return s == 0 || s&t != 0 }
 
 func boolKind(b bool) telemetry.Kind {
 	if b {
 		return telemetry.KindTrue
 	}
 	return telemetry.KindFalse
-}
-
-func (t typeSet) allows(v telemetry.Value) bool {
-	switch v.Kind() {
-	case telemetry.KindNull:
-		return t&typeNull != 0
-	case telemetry.KindTrue, telemetry.KindFalse:
-		return t&typeBoolean != 0
-	case telemetry.KindNumber:
-		return t&typeNumber != 0 || t&typeInteger != 0 && v.IsInteger()
-	case telemetry.KindString:
-		return t&typeString != 0
-	case telemetry.KindArray:
-		return t&typeArray != 0
-	}
-	return t&typeObject != 0
 }
 
 func (c *fastCheck) validString(v telemetry.Value) bool {
@@ -310,24 +294,28 @@ func (c *fastCheck) validString(v telemetry.Value) bool {
 }
 
 func (c *fastCheck) validNumber(v telemetry.Value) bool {
-	return !c.enum && (c.minimum == nil || compareInt(v, *c.minimum) >= 0) &&
-		(c.maximum == nil || compareInt(v, *c.maximum) <= 0)
+	n, whole := v.IntPart()
+	if c.enum || !(c.types.has(typeNumber) || c.types&typeInteger != 0 && whole) {
+		return false
+	}
+	neg := v.Raw()[0] == '-'
+	return (c.minimum == nil || compareInt(n, whole, neg, *c.minimum) >= 0) &&
+		(c.maximum == nil || compareInt(n, whole, neg, *c.maximum) <= 0)
 }
 
-// compareInt compares the number v with the integer bound exactly: an integer through
-// its int64 value (saturated beyond int64, so still on the right side of a bound under
-// maxBound), a fraction through its integer part t, for t < x < t+1 (or t−1 < x < t).
-func compareInt(v telemetry.Value, bound int64) int {
-	t, _ := v.Int()
+// compareInt compares a number x with an integer bound exactly, from x's integer part
+// t: an integer through t itself (saturated beyond int64, so still on the right side of
+// a bound under maxBound), a fraction through t < x < t+1, or t−1 < x < t when negative.
+func compareInt(t int64, whole, neg bool, bound int64) int {
 	switch {
-	case v.IsInteger():
+	case whole:
 		return cmp.Compare(t, bound)
-	case v.Raw()[0] != '-': // t < x < t+1: above the bound when t ≥ bound, else below
+	case !neg: // above the bound when t ≥ bound, else below
 		if t >= bound {
 			return 1
 		}
 		return -1
-	case t <= bound: // t−1 < x < t
+	case t <= bound:
 		return -1
 	}
 	return 1
