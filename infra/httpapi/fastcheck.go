@@ -88,18 +88,17 @@ const maxBound = 1 << 62
 // compileFast compiles a converted schema (JSON with json.Number numbers). It returns
 // nil for a schema that accepts every value.
 func compileFast(schema any) *fastCheck {
-	c := &fastCheck{minLength: -1, maxLength: -1, maxItems: -1}
-	obj, ok := schema.(map[string]any)
 	if b, isBool := schema.(bool); isBool {
 		if b {
 			return nil
 		}
-		c.never = true
-		return c
+		return &fastCheck{never: true}
 	}
+	obj, ok := schema.(map[string]any)
 	if !ok {
-		return c.refuse("a schema that is not an object")
+		return refused("a schema that is not an object")
 	}
+	c := &fastCheck{minLength: -1, maxLength: -1, maxItems: -1}
 	constrained := false
 	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		if annotations[key] {
@@ -107,7 +106,7 @@ func compileFast(schema any) *fastCheck {
 		}
 		constrained = true
 		if !c.compileKeyword(key, obj[key]) {
-			return c.refuse(key)
+			return refused(key)
 		}
 	}
 	if !constrained {
@@ -116,7 +115,7 @@ func compileFast(schema any) *fastCheck {
 	return c
 }
 
-func (c *fastCheck) refuse(keyword string) *fastCheck {
+func refused(keyword string) *fastCheck {
 	return &fastCheck{unknown: keyword, never: true}
 }
 
