@@ -1,6 +1,6 @@
 // Package telemetryapi is the HTTP side of telemetry ingest: POST /api/v1/telemetry
-// (contract 3.15) translated to the ingest command, and the fx module of the whole
-// telemetry area (ingest, the metrics and sessions projections, the metrics endpoints).
+// (contract 3.15) translated to the ingest command (the area is assembled in
+// infra/app).
 package telemetryapi
 
 import (

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	cmdetl "github.com/devflow/backend/commands/etl"
 	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 	"github.com/devflow/backend/domain/accounts"
 	"github.com/devflow/backend/domain/ids"
@@ -65,7 +66,7 @@ type Env struct {
 	Store  *postgres.EventStore
 	Engine *projections.Engine
 	Ingest *cmdtelemetry.IngestHandler
-	ETL    *metricsapi.ETL
+	ETL    *cmdetl.RunHandler
 	JWT    *auth.JWT
 	URL    string // base URL including /api/v1
 	Addr   string // the server's host:port
@@ -113,10 +114,10 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	}
 	cfg := config.Config{AppEnv: "development", JWTSecret: jwtSecret, AdminUserIDs: opts.Admins, TelemetryMaxBodyBytes: opts.MaxBody}
 	api := httpapi.New(httpapi.Params{Config: cfg, Logger: Quiet, Authenticator: auth.NewAuthenticator(pool, jwt, nil), BodyLimits: opts.BodyLimits})
-	ingest := cmdtelemetry.NewIngestHandler(cmdtelemetry.NewPostgresStore(pool, store, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
+	ingest := cmdtelemetry.NewIngestHandler(postgres.NewTelemetryStore(pool, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
 	engine := projections.NewEngine(pool, store, Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
 		[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
-	etl := metricsapi.NewETL(pool, store, engine, metricsprojection.Name)
+	etl := cmdetl.NewRunHandler(store, postgres.NewETLProjections(pool, engine), metricsprojection.Name)
 	api.Mount(
 		telemetryapi.NewHandler(api, ingest, opts.MaxBody, nil),
 		metricsapi.NewHandler(api, metricsqueries.New(pool), etl),
