@@ -44,6 +44,8 @@ func newFakeProvider(t testing.TB) *fakeProvider {
 		f.tokenForms = append(f.tokenForms, r.PostForm)
 		f.tokenAccept = append(f.tokenAccept, r.Header.Get("Accept"))
 		f.mu.Unlock()
+		// As the providers answer a request that accepts JSON.
+		w.Header().Set("Content-Type", "application/json")
 		switch code := r.PostForm.Get("code"); code {
 		case "fail":
 			http.Error(w, "boom", 500)
