@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,6 +25,7 @@ import (
 type TelemetryStore struct {
 	pool   *pgxpool.Pool
 	events *EventStore
+	owners owners
 }
 
 var (
@@ -37,12 +38,50 @@ func NewTelemetryStore(pool *pgxpool.Pool, events *EventStore) *TelemetryStore {
 	if pool == nil || events == nil {
 		panic("postgres: nil dependency")
 	}
-	return &TelemetryStore{pool: pool, events: events}
+	return &TelemetryStore{pool: pool, events: events, owners: newOwners()}
 }
 
 // Session folds a session's first event.
 func (s *TelemetryStore) Session(ctx context.Context, id ids.ID) (*telemetry.Session, error) {
-	return readSession(ctx, s.events, id)
+	return s.owners.session(ctx, s.events, id)
+}
+
+// owners remembers sessions' owners. Ownership never changes (telemetry.Session), so a
+// remembered owner is always right and saves reading the stream; a session not
+// started is always read, since another user may create it at any moment. The least
+// recently used session goes first when it is full.
+type owners struct{ lru *lru.Cache[string, ids.ID] }
+
+const maxCachedOwners = 1 << 16
+
+func newOwners() owners {
+	c, err := lru.New[string, ids.ID](maxCachedOwners)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return owners{c}
+}
+
+// session is the session's aggregate, read from log unless its owner is known.
+func (o owners) session(ctx context.Context, log eventlog.Store, id ids.ID) (*telemetry.Session, error) {
+	if owner, ok := o.lru.Get(telemetry.StreamID(id)); ok {
+		return telemetry.FoldSession(id, telemetry.SessionStarted{Owner: owner}), nil
+	}
+	s, err := readSession(ctx, log, id)
+	if err == nil && s.Started() {
+		o.lru.Add(telemetry.StreamID(id), s.Owner())
+	}
+	return s, err
+}
+
+// created remembers the sessions that committed appends created (expecting no
+// stream): user owns them.
+func (o owners) created(user ids.ID, appends []eventlog.Append) {
+	for _, a := range appends {
+		if a.Expected.Kind == eventlog.ExpectNoStream {
+			o.lru.Add(a.StreamID, user)
+		}
+	}
 }
 
 // readSession folds a session's first event from log.
@@ -114,12 +153,11 @@ func (s *TelemetryStore) Commit(ctx context.Context, user ids.ID, userVerified b
 	if err != nil {
 		return nil, err
 	}
-	return s.events.AppendWith(ctx, queueQuarantine, appends...)
-}
-
-// CommitProduced streams the events into the event store.
-func (s *TelemetryStore) CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
-	return s.events.AppendProduced(ctx, streamID, expected, produce)
+	results, err := s.events.AppendWith(ctx, queueQuarantine, appends...)
+	if err == nil {
+		s.owners.created(user, appends)
+	}
+	return results, err
 }
 
 // quarantineInsert queues the insert of the quarantine records; nil when there are
@@ -166,8 +204,9 @@ func storableJSON(b []byte) []byte {
 // extension resends, and the content-derived ids make the resend store each event and
 // record exactly once.
 type TelemetryLogStore struct {
-	pool *pgxpool.Pool
-	log  eventlog.Store
+	pool   *pgxpool.Pool
+	log    eventlog.Store
+	owners owners
 }
 
 // NewTelemetryLogStore builds the store over any event log.
@@ -175,22 +214,17 @@ func NewTelemetryLogStore(pool *pgxpool.Pool, log eventlog.Store) *TelemetryLogS
 	if pool == nil || log == nil {
 		panic("postgres: nil dependency")
 	}
-	return &TelemetryLogStore{pool: pool, log: log}
+	return &TelemetryLogStore{pool: pool, log: log, owners: newOwners()}
 }
 
 // Session folds a session's first event.
 func (s *TelemetryLogStore) Session(ctx context.Context, id ids.ID) (*telemetry.Session, error) {
-	return readSession(ctx, s.log, id)
+	return s.owners.session(ctx, s.log, id)
 }
 
 // UserExists checks the users table.
 func (s *TelemetryLogStore) UserExists(ctx context.Context, user ids.ID) (bool, error) {
 	return userExists(ctx, s.pool, user)
-}
-
-// CommitProduced does not stream: the events go through Commit.
-func (s *TelemetryLogStore) CommitProduced(context.Context, string, eventlog.Expected, iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
-	return eventlog.AppendResult{}, false, nil
 }
 
 // Commit checks the user, appends, then stores the quarantine records.
@@ -204,6 +238,7 @@ func (s *TelemetryLogStore) Commit(ctx context.Context, user ids.ID, userVerifie
 		if results, err = s.log.Append(ctx, appends...); err != nil {
 			return nil, err
 		}
+		s.owners.created(user, appends)
 	}
 	queueQuarantine, err := quarantineInsert(quarantine)
 	if err != nil || queueQuarantine == nil {
