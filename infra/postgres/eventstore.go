@@ -52,7 +52,7 @@ type EventStore struct {
 
 // NewEventStore returns the event log on pool.
 func NewEventStore(pool *pgxpool.Pool) *EventStore {
-	return &EventStore{pool: pool, versions: versionCache{m: map[string]int64{}}, wake: make(chan struct{})}
+	return &EventStore{pool: pool, versions: newVersionCache(), wake: make(chan struct{})}
 }
 
 var _ eventlog.Store = (*EventStore)(nil)
