@@ -20,6 +20,11 @@ type Observation struct {
 	// its metrics.is_rapid_context_switching flag (the boolean true only).
 	SwitchTo []byte
 	Rapid    bool
+	// Workspace is file.workspace (the folder holding the file) when the event names
+	// one, else the event's workspace; Language is file.language, or to.language of an
+	// editor_switch.
+	Workspace []byte
+	Language  []byte
 }
 
 // ErrNotClientEvent is returned by Observe for payloads that are not stored client
@@ -35,13 +40,17 @@ var ErrNotClientEvent = errors.New("not a stored client event")
 // decodes what it reads as Doc would (the last of repeated keys, Value.Int for numbers),
 // and never reads out of bounds whatever the bytes.
 type Observer struct {
-	skim    skim
-	token   Doc    // one scalar at a time, decoded by Doc's own rules
-	key     []byte // an unescaped key
-	file    []byte // an unescaped file.path
-	to      []byte // an unescaped to.file
-	stamp   []byte // an unescaped timestamp
-	stampOK bool
+	skim  skim
+	token Doc    // one scalar at a time, decoded by Doc's own rules
+	key   []byte // an unescaped key
+	file  []byte // an unescaped file.path
+	to    []byte // an unescaped to.file
+	lang  []byte // an unescaped file.language or to.language
+	// the event's workspace and its file's, unescaped: the file's wins when not empty
+	workspace, fileWorkspace       []byte
+	hasWorkspace, hasFileWorkspace bool
+	stamp                          []byte // an unescaped timestamp
+	stampOK                        bool
 }
 
 // Observe reads a stored client event (the payload written by AppendRecorded) of log
@@ -59,7 +68,7 @@ func (r *Observer) Observe(eventType string, data []byte, o *Observation) error 
 		if string(key) != "event" {
 			return false, nil
 		}
-		*o, r.stampOK = Observation{}, false
+		*o, r.stampOK, r.hasWorkspace, r.hasFileWorkspace = Observation{}, false, false, false
 		if event = s.object(); !event {
 			return false, nil
 		}
@@ -76,6 +85,12 @@ func (r *Observer) Observe(eventType string, data []byte, o *Observation) error 
 		return err
 	}
 	o.Time = t
+	switch {
+	case r.hasFileWorkspace && len(r.fileWorkspace) > 0:
+		o.Workspace = r.fileWorkspace
+	case r.hasWorkspace:
+		o.Workspace = r.workspace
+	}
 	if eventType == TypeTextChanged {
 		o.Text.FileLines, o.Text.HasFileLines = o.Lines, o.HasLines
 	}
@@ -91,8 +106,12 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 			raw, ok, err := s.stringValue()
 			r.stamp, r.stampOK = unescapeInto(r.stamp, raw), ok
 			return ok, err
+		case string(key) == "workspace":
+			raw, ok, err := s.stringValue()
+			r.workspace, r.hasWorkspace = unescapeInto(r.workspace, raw), ok
+			return ok, err
 		case string(key) == "file" && (eventType == TypeTextChanged || eventType == TypeFileSaved):
-			o.File, o.Lines, o.HasLines = nil, 0, false
+			o.File, o.Lines, o.HasLines, o.Language, r.hasFileWorkspace = nil, 0, false, nil, false
 			readObject = r.fileOf
 		case string(key) == "metrics" && eventType == TypeTextChanged:
 			o.Text = TextChange{}
@@ -101,7 +120,7 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 			o.Rapid = false
 			readObject = r.rapid
 		case string(key) == "to" && eventType == TypeEditorSwitched:
-			o.SwitchTo = nil
+			o.SwitchTo, o.Language = nil, nil
 			readObject = r.switchTo
 		}
 		if readObject == nil || !s.object() {
@@ -122,6 +141,12 @@ func (r *Observer) fileOf(s *skim, o *Observation) error {
 				o.File = r.file
 			}
 			return ok, err
+		case "workspace":
+			raw, ok, err := s.stringValue()
+			r.fileWorkspace, r.hasFileWorkspace = unescapeInto(r.fileWorkspace, raw), ok
+			return ok, err
+		case "language":
+			return r.language(s, o)
 		case "lines":
 			v, err := r.scalar(s)
 			o.Lines, o.HasLines = 0, false
@@ -219,17 +244,31 @@ func (r *Observer) rapid(s *skim, o *Observation) error {
 
 func (r *Observer) switchTo(s *skim, o *Observation) error {
 	return s.members(&r.key, func(key []byte) (bool, error) {
-		if string(key) != "file" {
-			return false, nil
+		switch string(key) {
+		case "file":
+			raw, ok, err := s.stringValue()
+			r.to = unescapeInto(r.to, raw)
+			o.SwitchTo = nil
+			if ok && len(r.to) > 0 {
+				o.SwitchTo = r.to
+			}
+			return ok, err
+		case "language":
+			return r.language(s, o)
 		}
-		raw, ok, err := s.stringValue()
-		r.to = unescapeInto(r.to, raw)
-		o.SwitchTo = nil
-		if ok && len(r.to) > 0 {
-			o.SwitchTo = r.to
-		}
-		return ok, err
+		return false, nil
 	})
+}
+
+// language reads file.language or to.language.
+func (r *Observer) language(s *skim, o *Observation) (bool, error) {
+	raw, ok, err := s.stringValue()
+	r.lang = unescapeInto(r.lang, raw)
+	o.Language = nil
+	if ok {
+		o.Language = r.lang
+	}
+	return ok, err
 }
 
 // scalar reads the value s is at and, when it is a scalar, decodes it with Doc's rules

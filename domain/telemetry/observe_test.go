@@ -29,11 +29,22 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 		return o, err
 	}
 	o.Time = t
+	if w := ev.Get("workspace"); w.Is(KindString) {
+		o.Workspace = w.StrBytes(nil)
+	}
 	switch eventType {
 	case TypeTextChanged, TypeFileSaved:
 		f := ev.Get("file")
 		if p := f.Get("path"); p.Is(KindString) {
 			o.File = p.StrBytes(nil)
+		}
+		if w := f.Get("workspace"); w.Is(KindString) {
+			if s := w.StrBytes(nil); len(s) > 0 {
+				o.Workspace = s
+			}
+		}
+		if l := f.Get("language"); l.Is(KindString) {
+			o.Language = l.StrBytes(nil)
 		}
 		if l := f.Get("lines"); l.Is(KindNumber) {
 			o.Lines, _ = l.Int()
@@ -59,10 +70,14 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 			}
 		}
 	case TypeEditorSwitched:
-		if to := ev.Get("to").Get("file"); to.Is(KindString) {
-			if s := to.StrBytes(nil); len(s) > 0 {
+		to := ev.Get("to")
+		if f := to.Get("file"); f.Is(KindString) {
+			if s := f.StrBytes(nil); len(s) > 0 {
 				o.SwitchTo = s
 			}
+		}
+		if l := to.Get("language"); l.Is(KindString) {
+			o.Language = l.StrBytes(nil)
 		}
 		o.Rapid = ev.Get("metrics").Get("is_rapid_context_switching").Is(KindTrue)
 	}
@@ -80,6 +95,10 @@ var observeSeeds = []string{
 	`{"event":{"timestamp":"2026-12-03T15:38:18Z","file":[1,{"path":"x"}],"metrics":{"affected_line_ranges":{"start":1,"end":2},"characters_added":{"n":1},"lines_added":[1]},"to":null}}`,
 	`{"event":{"timestamp":"2026-12-03T15:38:18Z","file":{"lines":99999999999999999999999,"path":""},"metrics":{"characters_added":-1e400,"affected_line_ranges":[{"start":-9223372036854775808,"end":9223372036854775807}]}}}`,
 	`{"event":{"timestamp":"2026-12-03T15:38:18Z"},"event":7}`,
+	// workspaces and languages: the file's workspace wins when not empty
+	`{"event":{"file":{"language":"go","path":"a.go","workspace":"api"},"timestamp":"2026-12-03T15:38:18Z","workspace":"root","to":{"file":"b.ts","language":"typescript"}}}`,
+	`{"event":{"workspace":"root","file":{"workspace":"","language":1},"file":{"workspace":"w\u00e9","language":"g\"o"},"timestamp":"2026-12-03T15:38:18Z","to":{"language":"ts"},"to":{"file":"x"},"workspace":"r2"}}`,
+	`{"event":{"workspace":7,"file":{"workspace":7},"timestamp":"2026-12-03T15:38:18Z"}}`,
 	`{"event":{"timestamp":7}}`,
 	`{"event":{"timestamp":"2026-13-03T15:38:18Z"}}`,
 	`{"machine_timestamp":"2026-11-27T10:15:02.118Z"}`,
@@ -103,9 +122,11 @@ func checkObserveAgrees(t *testing.T, r *Observer, eventType string, data []byte
 		}
 		return
 	}
-	// nil and empty byte slices both mean "no path"
-	if len(got.File) == 0 && len(want.File) == 0 {
-		got.File, want.File = nil, nil
+	// nil and empty byte slices both mean "none"
+	for _, pair := range [][2]*[]byte{{&got.File, &want.File}, {&got.Workspace, &want.Workspace}, {&got.Language, &want.Language}} {
+		if len(*pair[0]) == 0 && len(*pair[1]) == 0 {
+			*pair[0], *pair[1] = nil, nil
+		}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %q:\n got  %+v\n want %+v", eventType, data, got, want)
