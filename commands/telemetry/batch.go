@@ -114,7 +114,7 @@ func (b *batch) parse(body []byte) error {
 		return ErrMalformed
 	}
 	root := s.doc.Root()
-	if !telemetry.QuickCheckEnvelope(root) {
+	if !b.h.limits.QuickCheckEnvelope(root) {
 		if details := b.h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
 			return &ValidationError{Details: details}
 		}

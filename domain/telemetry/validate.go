@@ -79,8 +79,3 @@ func knownClientType(b []byte) string {
 	}
 	return ""
 }
-
-// QuickCheckEnvelope is never sure, so the schema validator checks every envelope; the
-// fast check of the envelope is Limits.QuickCheckEnvelope, compiled from openapi.yaml.
-// It stays only until the ingest calls that one (issue 14); delete it then.
-func QuickCheckEnvelope(Value) bool { return false }
