@@ -19,6 +19,7 @@ import (
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/infra/datakeys"
 )
 
 // appendChannel is the LISTEN/NOTIFY channel an append signals on commit (named in
@@ -59,7 +60,9 @@ var _ eventlog.Store = (*EventStore)(nil)
 // PayloadCipher encrypts event payloads on their way into the log and decrypts them on
 // their way out (datakeys.Keyring: crypto-shredding). Every row the store writes goes
 // through it and every envelope it reads, so all readers see plaintext (or an erased
-// event) and no writer can bypass it.
+// event) and no writer can bypass it. A payload it seals comes back in the binary sealed
+// form (datakeys.IsBinary), which the store keeps in the sealed column; reading, the
+// store hands it that column's bytes in Data, which it may decrypt in place.
 type PayloadCipher interface {
 	Seal(ctx context.Context, e eventlog.EventData) ([]byte, error)
 	SealAll(ctx context.Context, appends []eventlog.Append) ([]eventlog.Append, error)
@@ -477,12 +480,20 @@ func (m *metadataJSON) encode(meta eventlog.Metadata) ([]byte, error) {
 	return m.encoded, nil
 }
 
+// sealedData is the data column of a row whose payload is in the sealed column.
+var sealedData = []byte(datakeys.SealedData)
+
+// newRow is e as stored; a payload in the sealed form (PayloadCipher) goes to the
+// sealed column.
 func newRow(stream string, version int64, e eventlog.EventData, meta []byte) row {
-	data := e.Data
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
+	r := row{id: e.ID, stream: stream, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: e.Data, meta: meta}
+	switch {
+	case datakeys.IsBinary(e.Data):
+		r.data, r.sealed = sealedData, e.Data
+	case len(e.Data) == 0:
+		r.data = json.RawMessage("{}")
 	}
-	return row{id: e.ID, stream: stream, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: data, meta: meta}
+	return r
 }
 
 func expectedOf(version int64) eventlog.Expected {
@@ -508,21 +519,26 @@ func checkExpected(streamID string, want eventlog.Expected, current int64) error
 	return &eventlog.ConflictError{StreamID: streamID, Expected: want, Actual: expectedOf(current)}
 }
 
-const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at FROM events`
+const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata, recorded_at FROM events`
 
 func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	out := make([]eventlog.Envelope, 0, capacity)
 	var txid, position, version int64
 	var id [16]byte
 	var env eventlog.Envelope
-	var data, meta, lastMeta []byte
+	var data, sealed, meta, lastMeta []byte
 	var lastMetadata eventlog.Metadata
-	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &env.StreamID, &version, &env.Type, &env.SchemaVersion, &data, &meta, &env.RecordedAt}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &env.StreamID, &version, &env.Type, &env.SchemaVersion, &data, &sealed, &meta, &env.RecordedAt}, func() error {
 		e := env
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
-		e.Data = data // pgx scans json into a fresh slice for every row
+		// pgx scans json and bytea into a fresh slice for every row (nil for NULL), so
+		// the cipher may decrypt a sealed payload in place.
+		e.Data = data
+		if sealed != nil {
+			e.Data = sealed
+		}
 		// The events of one request share their metadata: decode it once per run.
 		if lastMeta == nil || !bytes.Equal(meta, lastMeta) {
 			lastMetadata = eventlog.Metadata{}
