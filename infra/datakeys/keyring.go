@@ -20,8 +20,13 @@ import (
 	"github.com/devflow/backend/domain/ids"
 )
 
-// Keyring holds the master key and caches the users' unwrapped data keys, so that the
-// ingest path looks a user's key up once per cacheTTL, not once per event.
+// Keyring holds the master key and caches the users' data keys, unwrapped and made into
+// their cipher.AEAD once, so that sealing and opening an event costs a map lookup and
+// the cipher, and the database is asked once per user per cacheTTL. The cache is a plain
+// map under an RWMutex: every event reads it (from any goroutine: appends, the
+// projections' OpenAll), a write is rare (a load); it is bounded by clearing it when
+// full, cheaper than keeping an eviction order on every read, and a cleared user costs
+// one load.
 type Keyring struct {
 	pool   *pgxpool.Pool
 	master MasterKey
