@@ -899,6 +899,8 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 		return nil, err
 	}
 	states := e.States()
+	// Projections that read the log together share a checkpoint: count its lag once.
+	lags := map[eventlog.Position]lag{}
 	out := make([]Status, 0, len(e.projections))
 	for _, p := range e.projections {
 		cp, err := readCheckpoint(ctx, e.pool, p.Name())
@@ -906,23 +908,39 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 			cp = Checkpoint{Name: p.Name()} // never started: the whole log is lag
 		}
 		s := Status{Checkpoint: cp, BinaryVersion: p.Version(), State: states[p.Name()], Head: head, Parked: parked[p.Name()]}
-		if s.LagEvents, err = e.store.CountBetween(ctx, cp.Position, head); err != nil {
-			return nil, err
-		}
-		if s.LagEvents > 0 {
-			next, err := e.store.ReadAll(ctx, cp.Position, 1)
-			if err != nil {
+		l, ok := lags[cp.Position]
+		if !ok {
+			if l, err = e.lagOf(ctx, cp, head); err != nil {
 				return nil, err
 			}
-			// The oldest waiting event's age; while it cannot be read yet (an older
-			// transaction is still open), how long the projection has not advanced.
-			since := cp.UpdatedAt
-			if len(next) > 0 {
-				since = next[0].RecordedAt
-			}
-			s.LagSeconds = max(0, time.Since(since).Seconds())
+			lags[cp.Position] = l
 		}
+		s.LagEvents, s.LagSeconds = l.events, l.seconds
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+type lag struct {
+	events  int64
+	seconds float64
+}
+
+// lagOf is how far checkpoint cp is behind head: the events between them, and the age of
+// the oldest of them; while it cannot be read yet (an older transaction is still open),
+// how long the projection has not advanced.
+func (e *Engine) lagOf(ctx context.Context, cp Checkpoint, head eventlog.Position) (lag, error) {
+	n, err := e.store.CountBetween(ctx, cp.Position, head)
+	if err != nil || n == 0 {
+		return lag{}, err
+	}
+	next, err := e.store.ReadAll(ctx, cp.Position, 1)
+	if err != nil {
+		return lag{}, err
+	}
+	since := cp.UpdatedAt
+	if len(next) > 0 {
+		since = next[0].RecordedAt
+	}
+	return lag{events: n, seconds: max(0, time.Since(since).Seconds())}, nil
 }

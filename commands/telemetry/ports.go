@@ -7,7 +7,6 @@ package telemetry
 
 import (
 	"context"
-	"iter"
 	"time"
 
 	"github.com/devflow/backend/domain/eventlog"
@@ -49,7 +48,8 @@ type QuarantineRecord struct {
 
 // Store is what the ingest needs from storage.
 type Store interface {
-	// Session loads a session's ownership aggregate (not started when unknown).
+	// Session loads a session's ownership aggregate (not started when unknown). An
+	// owner never changes, so the store may remember it rather than read it again.
 	Session(ctx context.Context, id ids.ID) (*telemetry.Session, error)
 	// UserExists reports whether the user row exists.
 	UserExists(ctx context.Context, user ids.ID) (bool, error)
@@ -58,10 +58,4 @@ type Store interface {
 	// (accounts.ErrUserNotFound otherwise, with nothing stored). A stream whose
 	// expectation fails is a *eventlog.ConflictError, with nothing stored.
 	Commit(ctx context.Context, user ids.ID, userVerified bool, appends []eventlog.Append, quarantine []QuarantineRecord) ([]eventlog.AppendResult, error)
-	// CommitProduced appends to one stream the events produce yields, storing the
-	// first while produce is still making the last, where the store can (the caller
-	// has checked that the user exists). ok=false means nothing was stored, and
-	// produce may not have run to its end: the events go through Commit instead. An
-	// error produce yields stops the commit with nothing stored and is returned.
-	CommitProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (r eventlog.AppendResult, ok bool, err error)
 }

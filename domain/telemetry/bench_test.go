@@ -52,12 +52,12 @@ func BenchmarkObserve(b *testing.B) {
 			datas = append(datas, telemetry.AppendRecorded(nil, []byte(`"2026-11-27T10:15:02.118Z"`), append([]byte{}, x.Raw()...)))
 		}
 	}
-	var d telemetry.Doc
+	var r telemetry.Observer
 	var o telemetry.Observation
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, data := range datas {
-			if err := telemetry.Observe(&d, telemetry.TypeTextChanged, data, &o); err != nil {
+			if err := r.Observe(telemetry.TypeTextChanged, data, &o); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -28,7 +28,7 @@ type ClientEvent struct {
 // strings of the paths it has seen, so a batch's repeated paths share one string; it is
 // not safe for concurrent use.
 type ClientDecoder struct {
-	doc   Doc
+	r     Observer
 	o     Observation
 	paths map[string]string
 }
@@ -40,7 +40,7 @@ func (d *ClientDecoder) Decode(eventType string, schemaVersion int, data []byte)
 		return ClientEvent{}, fmt.Errorf("%s v%d: %w", eventType, schemaVersion, ErrUnknownSchemaVersion)
 	}
 	o := &d.o
-	if err := Observe(&d.doc, eventType, data, o); err != nil {
+	if err := d.r.Observe(eventType, data, o); err != nil {
 		return ClientEvent{}, err
 	}
 	return ClientEvent{Type: eventType, Time: o.Time, File: d.intern(o.File), Lines: o.Lines, HasLines: o.HasLines,

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"errors"
 	"time"
 )
@@ -25,69 +26,227 @@ type Observation struct {
 // events.
 var ErrNotClientEvent = errors.New("not a stored client event")
 
+// Observer reads stored client events. It keeps scratch space between calls and is not
+// safe for concurrent use.
+//
+// A stored payload was checked in full when it was ingested, and the log's json column
+// only holds valid JSON, so the observer does not parse it into a tree: it walks the few
+// members the read models use and skips every other value by finding where it ends. It
+// decodes what it reads as Doc would (the last of repeated keys, Value.Int for numbers),
+// and never reads out of bounds whatever the bytes.
+type Observer struct {
+	skim    skim
+	token   Doc    // one scalar at a time, decoded by Doc's own rules
+	key     []byte // an unescaped key
+	file    []byte // an unescaped file.path
+	to      []byte // an unescaped to.file
+	stamp   []byte // an unescaped timestamp
+	stampOK bool
+}
+
 // Observe reads a stored client event (the payload written by AppendRecorded) of log
-// type eventType into o, parsing with doc. Byte slices in o point into data or doc and
-// are valid until doc is reused.
-func Observe(doc *Doc, eventType string, data []byte, o *Observation) error {
+// type eventType into o. Byte slices in o point into data or into the observer's
+// scratch space and are valid until its next call.
+func (r *Observer) Observe(eventType string, data []byte, o *Observation) error {
 	*o = Observation{}
-	if err := doc.Parse(data); err != nil {
+	s := &r.skim // a field, so that the closures below need not move it to the heap
+	*s = skim{src: data}
+	if !s.object() {
+		return ErrNotClientEvent
+	}
+	event := false // an "event" member was read; a later one replaces it
+	err := s.members(&r.key, func(key []byte) (bool, error) {
+		if string(key) != "event" {
+			return false, nil
+		}
+		*o, r.stampOK = Observation{}, false
+		if event = s.object(); !event {
+			return false, nil
+		}
+		return true, r.event(s, eventType, o)
+	})
+	if err != nil {
 		return err
 	}
-	ev := doc.Root().Get("event")
-	if !ev.Is(KindObject) {
+	if !event || !r.stampOK {
 		return ErrNotClientEvent
 	}
-	ts := ev.Get("timestamp")
-	if !ts.Is(KindString) {
-		return ErrNotClientEvent
-	}
-	var buf [64]byte
-	t, err := parseDateTime(ts.StrBytes(buf[:0]))
+	t, err := parseDateTime(r.stamp)
 	if err != nil {
 		return err
 	}
 	o.Time = t
-	switch eventType {
-	case TypeTextChanged, TypeFileSaved:
-		f := ev.Get("file")
-		if p := f.Get("path"); p.Is(KindString) {
-			o.File = p.StrBytes(nil)
-		}
-		if l := f.Get("lines"); l.Is(KindNumber) {
-			o.Lines, _ = l.Int()
-			o.HasLines = true
-		}
-		if eventType == TypeTextChanged {
-			readTextChange(ev.Get("metrics"), o)
-		}
-	case TypeEditorSwitched:
-		if to := ev.Get("to").Get("file"); to.Is(KindString) {
-			if s := to.StrBytes(nil); len(s) > 0 {
-				o.SwitchTo = s
-			}
-		}
-		o.Rapid = ev.Get("metrics").Get("is_rapid_context_switching").Is(KindTrue)
+	if eventType == TypeTextChanged {
+		o.Text.FileLines, o.Text.HasFileLines = o.Lines, o.HasLines
 	}
 	return nil
 }
 
-func readTextChange(m Value, o *Observation) {
+// event reads the members of the event object s is in.
+func (r *Observer) event(s *skim, eventType string, o *Observation) error {
+	return s.members(&r.key, func(key []byte) (bool, error) {
+		var readObject func(*skim, *Observation) error // the member's object, when it is one
+		switch {
+		case string(key) == "timestamp":
+			raw, ok, err := s.stringValue()
+			r.stamp, r.stampOK = unescapeInto(r.stamp, raw), ok
+			return ok, err
+		case string(key) == "file" && (eventType == TypeTextChanged || eventType == TypeFileSaved):
+			o.File, o.Lines, o.HasLines = nil, 0, false
+			readObject = r.fileOf
+		case string(key) == "metrics" && eventType == TypeTextChanged:
+			o.Text = TextChange{}
+			readObject = r.textChange
+		case string(key) == "metrics" && eventType == TypeEditorSwitched:
+			o.Rapid = false
+			readObject = r.rapid
+		case string(key) == "to" && eventType == TypeEditorSwitched:
+			o.SwitchTo = nil
+			readObject = r.switchTo
+		}
+		if readObject == nil || !s.object() {
+			return false, nil
+		}
+		return true, readObject(s, o)
+	})
+}
+
+func (r *Observer) fileOf(s *skim, o *Observation) error {
+	return s.members(&r.key, func(key []byte) (bool, error) {
+		switch string(key) {
+		case "path":
+			raw, ok, err := s.stringValue()
+			r.file = unescapeInto(r.file, raw)
+			o.File = nil
+			if ok {
+				o.File = r.file
+			}
+			return ok, err
+		case "lines":
+			v, err := r.scalar(s)
+			o.Lines, o.HasLines = 0, false
+			if v.Is(KindNumber) {
+				o.Lines, _ = v.Int()
+				o.HasLines = true
+			}
+			return true, err
+		}
+		return false, nil
+	})
+}
+
+func (r *Observer) textChange(s *skim, o *Observation) error {
 	tc := &o.Text
-	tc.CharsAdded, _ = m.Get("characters_added").Int()
-	tc.CharsDeleted, _ = m.Get("characters_deleted").Int()
-	for _, r := range m.Get("affected_line_ranges").Elements() {
-		s, ok1 := r.Get("start").Int()
-		e, ok2 := r.Get("end").Int()
-		if ok1 && ok2 {
-			tc.Width = addWidth(tc.Width, s, e)
+	var added, deleted int64
+	var hasAdded, hasDeleted bool
+	err := s.members(&r.key, func(key []byte) (bool, error) {
+		switch string(key) {
+		case "characters_added", "characters_deleted", "lines_added", "lines_deleted":
+			v, err := r.scalar(s)
+			n, _ := v.Int()
+			switch string(key) {
+			case "characters_added":
+				tc.CharsAdded = n
+			case "characters_deleted":
+				tc.CharsDeleted = n
+			case "lines_added":
+				added, hasAdded = explicitCount(v)
+			case "lines_deleted":
+				deleted, hasDeleted = explicitCount(v)
+			}
+			return true, err
+		case "affected_line_ranges":
+			tc.Width = 0
+			if !s.at('[') {
+				return false, nil
+			}
+			return true, r.lineRanges(s, tc)
+		}
+		return false, nil
+	})
+	if hasAdded || hasDeleted {
+		tc.ExplicitAdded, tc.ExplicitDeleted, tc.HasExplicit = added, deleted, true
+	}
+	return err
+}
+
+// lineRanges adds the width of every {start, end} range of the array s is at.
+func (r *Observer) lineRanges(s *skim, tc *TextChange) error {
+	s.pos++ // '['
+	for {
+		more, err := s.element()
+		if err != nil || !more {
+			return err
+		}
+		if !s.object() {
+			if err := s.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		var start, end int64
+		var hasStart, hasEnd bool
+		err = s.members(&r.key, func(key []byte) (bool, error) {
+			if string(key) != "start" && string(key) != "end" {
+				return false, nil
+			}
+			v, err := r.scalar(s)
+			n, isNumber := v.Int()
+			if string(key) == "start" {
+				start, hasStart = n, isNumber
+			} else {
+				end, hasEnd = n, isNumber
+			}
+			return true, err
+		})
+		if err != nil {
+			return err
+		}
+		if hasStart && hasEnd {
+			tc.Width = addWidth(tc.Width, start, end)
 		}
 	}
-	tc.FileLines, tc.HasFileLines = o.Lines, o.HasLines
-	a, okA := explicitCount(m.Get("lines_added"))
-	d, okD := explicitCount(m.Get("lines_deleted"))
-	if okA || okD {
-		tc.ExplicitAdded, tc.ExplicitDeleted, tc.HasExplicit = a, d, true
+}
+
+func (r *Observer) rapid(s *skim, o *Observation) error {
+	return s.members(&r.key, func(key []byte) (bool, error) {
+		if string(key) == "is_rapid_context_switching" {
+			o.Rapid = s.at('t')
+		}
+		return false, nil
+	})
+}
+
+func (r *Observer) switchTo(s *skim, o *Observation) error {
+	return s.members(&r.key, func(key []byte) (bool, error) {
+		if string(key) != "file" {
+			return false, nil
+		}
+		raw, ok, err := s.stringValue()
+		r.to = unescapeInto(r.to, raw)
+		o.SwitchTo = nil
+		if ok && len(r.to) > 0 {
+			o.SwitchTo = r.to
+		}
+		return ok, err
+	})
+}
+
+// scalar reads the value s is at and, when it is a scalar, decodes it with Doc's rules
+// (containers come back as an absent Value).
+func (r *Observer) scalar(s *skim) (Value, error) {
+	s.space()
+	start := s.pos
+	if err := s.skip(); err != nil {
+		return Value{}, err
 	}
+	if s.src[start] == '{' || s.src[start] == '[' {
+		return Value{}, nil
+	}
+	if err := r.token.Parse(s.src[start:s.pos]); err != nil {
+		return Value{}, err
+	}
+	return r.token.Root(), nil
 }
 
 // explicitCount accepts a non-negative integer.
@@ -100,4 +259,198 @@ func explicitCount(v Value) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// unescapeInto is the decoded string body raw, in buf's space when raw has escapes.
+func unescapeInto(buf, raw []byte) []byte {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw
+	}
+	b, _ := unescape(buf[:0], raw)
+	return b
+}
+
+// skim walks JSON text that is known to be valid, without checking it: it only finds
+// where values end. Every read is bounds-checked, so any bytes are safe to walk.
+type skim struct {
+	src []byte
+	pos int
+}
+
+func (s *skim) space() {
+	for s.pos < len(s.src) {
+		switch s.src[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// at reports whether the next value starts with c.
+func (s *skim) at(c byte) bool {
+	s.space()
+	return s.pos < len(s.src) && s.src[s.pos] == c
+}
+
+// object enters the object that is the next value; false (nothing read) when the next
+// value is not an object.
+func (s *skim) object() bool {
+	if !s.at('{') {
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// member moves to the value of the next member of the object s is in and returns its
+// key (unescaped into buf when it has escapes); ok is false after the last member.
+func (s *skim) member(buf *[]byte) (key []byte, ok bool, err error) {
+	s.space()
+	if s.pos < len(s.src) && s.src[s.pos] == ',' {
+		s.pos++
+		s.space()
+	}
+	if s.pos >= len(s.src) {
+		return nil, false, ErrSyntax
+	}
+	if s.src[s.pos] == '}' {
+		s.pos++
+		return nil, false, nil
+	}
+	if s.src[s.pos] != '"' {
+		return nil, false, ErrSyntax
+	}
+	raw, err := s.str()
+	if err != nil {
+		return nil, false, err
+	}
+	if !s.at(':') {
+		return nil, false, ErrSyntax
+	}
+	s.pos++
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		*buf, _ = unescape((*buf)[:0], raw)
+		raw = *buf
+	}
+	return raw, true, nil
+}
+
+// members calls read with the key of each member of the object s is in, with s at the
+// member's value; read reports whether it read the value (otherwise it is skipped).
+func (s *skim) members(buf *[]byte, read func(key []byte) (bool, error)) error {
+	for {
+		key, ok, err := s.member(buf)
+		if err != nil || !ok {
+			return err
+		}
+		done, err := read(key)
+		if err != nil {
+			return err
+		}
+		if !done {
+			if err := s.skip(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stringValue reads the value s is at when it is a string (ok), and returns its body,
+// escapes kept.
+func (s *skim) stringValue() (body []byte, ok bool, err error) {
+	if !s.at('"') {
+		return nil, false, nil
+	}
+	body, err = s.str()
+	return body, err == nil, err
+}
+
+// element moves to the next element of the array s is in; false after the last one.
+func (s *skim) element() (bool, error) {
+	s.space()
+	if s.pos < len(s.src) && s.src[s.pos] == ',' {
+		s.pos++
+		s.space()
+	}
+	if s.pos >= len(s.src) {
+		return false, ErrSyntax
+	}
+	if s.src[s.pos] == ']' {
+		s.pos++
+		return false, nil
+	}
+	return true, nil
+}
+
+// str reads the string s is at and returns its body, escapes kept.
+func (s *skim) str() ([]byte, error) {
+	start := s.pos + 1
+	i := start
+	for {
+		q := bytes.IndexByte(s.src[i:], '"')
+		if q < 0 {
+			return nil, ErrSyntax
+		}
+		i += q
+		backslashes := 0
+		for j := i - 1; j >= start && s.src[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			s.pos = i + 1
+			return s.src[start:i], nil
+		}
+		i++
+	}
+}
+
+// skip moves past the value s is at.
+func (s *skim) skip() error {
+	s.space()
+	if s.pos >= len(s.src) {
+		return ErrSyntax
+	}
+	switch s.src[s.pos] {
+	case '"':
+		_, err := s.str()
+		return err
+	case '{', '[':
+		depth := 0
+		for s.pos < len(s.src) {
+			switch s.src[s.pos] {
+			case '"':
+				if _, err := s.str(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.pos++
+					return nil
+				}
+			}
+			s.pos++
+		}
+		return ErrSyntax
+	}
+	start := s.pos // a number or a literal
+	for s.pos < len(s.src) {
+		switch s.src[s.pos] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if s.pos == start {
+				return ErrSyntax
+			}
+			return nil
+		}
+		s.pos++
+	}
+	if s.pos == start {
+		return ErrSyntax
+	}
+	return nil
 }

@@ -57,9 +57,9 @@ func TestParseTimestamp_OutsideTheYears1970To9999UTC(t *testing.T) {
 		}
 	}
 	// An event stored before the range was enforced keeps its time in the read models.
-	var d Doc
+	var r Observer
 	var o Observation
-	if err := Observe(&d, TypeFileSaved, []byte(`{"event":{"timestamp":"1960-05-01T00:00:00Z"}}`), &o); err != nil ||
+	if err := r.Observe(TypeFileSaved, []byte(`{"event":{"timestamp":"1960-05-01T00:00:00Z"}}`), &o); err != nil ||
 		o.Time.Format(time.RFC3339) != "1960-05-01T00:00:00Z" {
 		t.Fatalf("stored 1960 event observed at %v, %v", o.Time, err)
 	}

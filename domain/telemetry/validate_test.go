@@ -90,12 +90,12 @@ func TestObserve_ReadsStoredEvents(t *testing.T) {
 		b, _ := json.Marshal(e)
 		return telemetry.AppendRecorded(nil, []byte(`"2026-11-27T10:15:02.118Z"`), b)
 	}
-	var d telemetry.Doc
+	var r telemetry.Observer
 	var o telemetry.Observation
 
 	paste := tt.TextChange(sid, at, "src/cart/cart.ts", 251, 1849, 0, tt.Range{Start: 90, End: 90}, tt.Range{Start: 3, End: 4})
 	paste["metrics"].(map[string]any)["lines_added"] = 39
-	if err := telemetry.Observe(&d, telemetry.TypeTextChanged, store(paste), &o); err != nil {
+	if err := r.Observe(telemetry.TypeTextChanged, store(paste), &o); err != nil {
 		t.Fatal(err)
 	}
 	want := telemetry.TextChange{CharsAdded: 1849, Width: 3, FileLines: 251, HasFileLines: true, ExplicitAdded: 39, HasExplicit: true}
@@ -103,17 +103,17 @@ func TestObserve_ReadsStoredEvents(t *testing.T) {
 		t.Fatalf("text change observed as %+v", o)
 	}
 
-	if err := telemetry.Observe(&d, telemetry.TypeEditorSwitched, store(tt.EditorSwitch(sid, at, "a.ts", "b.ts", true)), &o); err != nil {
+	if err := r.Observe(telemetry.TypeEditorSwitched, store(tt.EditorSwitch(sid, at, "a.ts", "b.ts", true)), &o); err != nil {
 		t.Fatal(err)
 	}
 	if string(o.SwitchTo) != "b.ts" || !o.Rapid {
 		t.Fatalf("switch observed as %+v", o)
 	}
 	empty := tt.EditorSwitch(sid, at, "a.ts", "", false)
-	if err := telemetry.Observe(&d, telemetry.TypeEditorSwitched, store(empty), &o); err != nil || o.SwitchTo != nil || o.Rapid {
+	if err := r.Observe(telemetry.TypeEditorSwitched, store(empty), &o); err != nil || o.SwitchTo != nil || o.Rapid {
 		t.Fatalf("switch to empty file observed as %+v, %v", o, err)
 	}
-	if err := telemetry.Observe(&d, telemetry.TypeTextChanged, []byte(`{"event":{"timestamp":"x"}}`), &o); err == nil {
+	if err := r.Observe(telemetry.TypeTextChanged, []byte(`{"event":{"timestamp":"x"}}`), &o); err == nil {
 		t.Fatal("bad timestamp accepted")
 	}
 }

@@ -18,19 +18,17 @@ import (
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/datakeys"
 	"github.com/devflow/backend/infra/httpapi"
-	"github.com/devflow/backend/infra/httpapi/authapi"
 	"github.com/devflow/backend/infra/httpapi/privacyapi"
-	"github.com/devflow/backend/infra/httpapi/telemetryapi"
-	"github.com/devflow/backend/infra/httpapi/wakatimeapi"
 	"github.com/devflow/backend/infra/insights"
 	"github.com/devflow/backend/infra/logging"
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/postgres"
+	"github.com/devflow/backend/infra/privacy"
 	"github.com/devflow/backend/projections"
 )
 
 // data is the data layer: database (configured or private), event log, projection
-// engine with every projection of the feature areas.
+// engine with every projection of the registry (allProjections).
 var data = fx.Options(
 	logging.Module,
 	fx.Provide(
@@ -38,21 +36,19 @@ var data = fx.Options(
 		providePool,
 		provideKeyring,
 		provideEventStore,
+		allProjections,
 		provideEngine,
 	),
 )
 
-// CLI is what the operator commands start: the data layer and the feature areas'
-// projections, but no HTTP server, no runners and no background jobs. Configuration
-// comes from the environment like the server's.
+// CLI is what the operator commands start: the data layer, with the same projections
+// as the server's, but no HTTP server, no runners and no background jobs.
+// Configuration comes from the environment like the server's.
 var CLI = fx.Options(
 	fx.Provide(cliConfig),
 	data,
 	// Commands print their results on stdout; keep it clean of routine logs.
 	fx.Decorate(func(c config.Config) *slog.Logger { return logging.New(os.Stderr, "warn") }),
-	telemetryapi.Projections,
-	wakatimeapi.Projections,
-	insights.Projections,
 )
 
 // Server is the whole service of `devflow serve`. fx starts modules in this order and
@@ -73,11 +69,11 @@ var Server = fx.Options(
 		}),
 	),
 	metrics.Module,
-	authapi.Module,
-	telemetryapi.Module,
-	wakatimeapi.Module,
+	AuthModule,
+	TelemetryModule,
+	WakaTimeModule,
 	insights.Module,
-	privacyapi.Module,
+	PrivacyModule,
 	httpapi.Module,
 	// Draining HTTP may take SHUTDOWN_TIMEOUT_SECONDS; the rest must fit after it.
 	fx.StopTimeout(time.Minute),
@@ -130,18 +126,18 @@ func provideKeyring(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (*d
 	return k, nil
 }
 
-type engineParams struct {
-	fx.In
-	Config      config.Config
-	Pool        *pgxpool.Pool
-	Store       eventlog.Store
-	Log         *slog.Logger
-	Projections []projections.Projection `group:"projections"`
+func provideEngine(cfg config.Config, pool *pgxpool.Pool, log eventlog.Store, logger *slog.Logger, all []projections.Projection) *projections.Engine {
+	return projections.NewEngine(pool, log, logger, projections.Options{BatchSize: cfg.MetricsETLBatchSize}, all)
 }
 
-func provideEngine(p engineParams) *projections.Engine {
-	return projections.NewEngine(p.Pool, p.Store, p.Log, projections.Options{BatchSize: p.Config.MetricsETLBatchSize}, p.Projections)
-}
+// PrivacyModule is a user's rights over their data: the privacy service and its
+// endpoints (group "routes").
+var PrivacyModule = fx.Module("privacy",
+	fx.Provide(
+		privacy.New,
+		fx.Annotate(privacyapi.NewRoutes, fx.ResultTags(`group:"routes"`), fx.As(new(httpapi.Routes))),
+	),
+)
 
 // projectionStatus feeds the Prometheus projection gauges.
 func projectionStatus(e *projections.Engine) metrics.ProjectionStatusFunc {

@@ -19,7 +19,6 @@ import (
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/scheduler"
 	"github.com/devflow/backend/projections"
-	projection "github.com/devflow/backend/projections/recommendations"
 )
 
 // Process-wide limits. A running evaluation holds one lock connection (for up to the
@@ -30,11 +29,10 @@ const (
 	SchedulerConcurrency = 2
 )
 
-// Module is the insights area: the recommendations projection (group "projections"),
+// Module is the insights area (its projection is in the app's registry):
 // the recommendation endpoints (group "routes"), and the insight scheduler, started
 // and stopped with the app when INSIGHTS_ENABLED allows it.
 var Module = fx.Module("insights",
-	Projections,
 	fx.Provide(
 		newLocker,
 		newReadModel,
@@ -45,11 +43,6 @@ var Module = fx.Module("insights",
 		fx.Annotate(newRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(runScheduler),
-)
-
-// Projections provides the area's projection (group "projections") alone, for the CLI.
-var Projections = fx.Provide(
-	fx.Annotate(func() projections.Projection { return projection.New() }, fx.ResultTags(`group:"projections"`)),
 )
 
 func newLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*Locker, error) {

@@ -1,13 +1,15 @@
 // Package oauth signs users in through Google and GitHub: the authorization-code flow
 // with PKCE (S256), states stored durably in PostgreSQL with a 5-minute TTL and single
 // use (decision D19), the code exchange and the profile mapping of contract 3.8.
-// Provider endpoints are configurable so that tests can point them at a local fake.
+// golang.org/x/oauth2 makes the verifier, the challenge and the code exchange (its
+// token-response parsing covers GitHub's 200-with-error answers); the profile fetches
+// are plain requests. Provider endpoints are configurable so that tests can point
+// them at a local fake.
 package oauth
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +19,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	cmdaccounts "github.com/devflow/backend/commands/accounts"
 	"github.com/devflow/backend/domain/accounts"
@@ -98,7 +102,25 @@ func NewClient(cfg Config, states *States) *Client {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	// Every provider call asks for JSON (contract 3.8): GitHub's token endpoint answers
+	// form-encoded otherwise, and x/oauth2 sets no Accept header of its own.
+	client := *cfg.HTTPClient
+	client.Transport = acceptJSON{client.Transport}
+	cfg.HTTPClient = &client
 	return &Client{cfg: cfg, states: states}
+}
+
+// acceptJSON sets Accept: application/json on every request.
+type acceptJSON struct{ next http.RoundTripper }
+
+func (t acceptJSON) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Accept", "application/json")
+	return next.RoundTrip(req)
 }
 
 // provider returns the configuration of an enabled provider: known, with a client id,
@@ -138,7 +160,7 @@ func (c *Client) Start(ctx context.Context, providerName, clientType, display st
 	}
 	st := State{
 		State: randomString(16), Provider: p, ClientType: clientType, Display: display,
-		CodeVerifier: randomString(32),
+		CodeVerifier: oauth2.GenerateVerifier(),
 	}
 	if err := c.states.Create(ctx, st); err != nil {
 		return "", err
@@ -150,7 +172,7 @@ func (c *Client) Start(ctx context.Context, providerName, clientType, display st
 		"response_type=code",
 		"scope=" + url.QueryEscape(scopes[p]),
 		"state=" + url.QueryEscape(st.State),
-		"code_challenge=" + CodeChallenge(st.CodeVerifier),
+		"code_challenge=" + oauth2.S256ChallengeFromVerifier(st.CodeVerifier),
 		"code_challenge_method=S256",
 	}
 	sep := "?"
@@ -187,31 +209,28 @@ func (c *Client) Callback(ctx context.Context, providerName, state, code string)
 	return profile, st.ClientType, err
 }
 
+// exchange trades the code for an access token. The client id and secret travel in
+// the form (contract 3.8), not in a Basic header.
 func (c *Client) exchange(ctx context.Context, p accounts.Provider, pc ProviderConfig, code, verifier string) (string, error) {
-	form := url.Values{
-		"client_id":     {pc.ClientID},
-		"client_secret": {pc.ClientSecret},
-		"code":          {code},
-		"redirect_uri":  {c.redirectURI(p)},
-		"grant_type":    {"authorization_code"},
-		"code_verifier": {verifier},
+	conf := oauth2.Config{
+		ClientID: pc.ClientID, ClientSecret: pc.ClientSecret, RedirectURL: c.redirectURI(p),
+		Endpoint: oauth2.Endpoint{TokenURL: pc.Endpoints.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, pc.Endpoints.TokenURL, strings.NewReader(form.Encode()))
+	token, err := conf.Exchange(context.WithValue(ctx, oauth2.HTTPClient, c.cfg.HTTPClient), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrProviderRequest, err)
+		// Only the status goes into the error: a provider's answer may hold codes and
+		// tokens, and the error is logged.
+		var failed *oauth2.RetrieveError
+		var network *url.Error
+		switch {
+		case errors.As(err, &failed) && failed.Response != nil:
+			return "", fmt.Errorf("%w: token: status %d %s", ErrProviderRequest, failed.Response.StatusCode, failed.ErrorCode)
+		case errors.As(err, &network):
+			return "", fmt.Errorf("%w: token: network error", ErrProviderRequest)
+		}
+		return "", fmt.Errorf("%w: token: no access_token", ErrProviderRequest)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := c.do(req, &body); err != nil {
-		return "", err
-	}
-	if body.AccessToken == "" {
-		return "", fmt.Errorf("%w: no access_token", ErrProviderRequest)
-	}
-	return body.AccessToken, nil
+	return token.AccessToken, nil
 }
 
 // getJSON fetches a profile resource with the access token.
@@ -221,7 +240,6 @@ func (c *Client) getJSON(ctx context.Context, rawURL, accessToken string, into a
 		return fmt.Errorf("%w: %v", ErrProviderRequest, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "devflow-backend")
 	return c.do(req, into)
 }
@@ -312,12 +330,6 @@ func (c *Client) githubEmail(ctx context.Context, pc ProviderConfig, accessToken
 		}
 	}
 	return nil
-}
-
-// CodeChallenge is the S256 PKCE challenge of a verifier.
-func CodeChallenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // randomString is base64url (no padding) of n random bytes.

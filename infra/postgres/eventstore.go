@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
@@ -52,7 +53,7 @@ type EventStore struct {
 
 // NewEventStore returns the event log on pool.
 func NewEventStore(pool *pgxpool.Pool) *EventStore {
-	return &EventStore{pool: pool, versions: versionCache{m: map[string]int64{}}, wake: make(chan struct{})}
+	return &EventStore{pool: pool, versions: newVersionCache(), wake: make(chan struct{})}
 }
 
 var _ eventlog.Store = (*EventStore)(nil)
@@ -526,32 +527,67 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	var txid, position, version int64
 	var id [16]byte
 	var env eventlog.Envelope
-	var data, sealed, meta, lastMeta []byte
+	// Borrowed from pgx's read buffer (valid until the next row): payloads are copied
+	// into one arena per page, and a page's runs of equal stream ids, types and metadata
+	// (the events of one request) share one copy, so a page costs a handful of
+	// allocations instead of several per event. Every payload gets its own copy, so the
+	// cipher may decrypt a sealed one in place.
+	var data, sealed, meta, stream, typ pgtype.DriverBytes
+	arena := arena{blockSize: min(256<<10, capacity<<10)}
+	var lastMeta []byte
 	var lastMetadata eventlog.Metadata
-	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &env.StreamID, &version, &env.Type, &env.SchemaVersion, &data, &sealed, &meta, &env.RecordedAt}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &stream, &version, &typ, &env.SchemaVersion, &data, &sealed, &meta, &env.RecordedAt}, func() error {
 		e := env
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
-		// pgx scans json and bytea into a fresh slice for every row (nil for NULL), so
-		// the cipher may decrypt a sealed payload in place.
-		e.Data = data
-		if sealed != nil {
-			e.Data = sealed
+		if n := len(out); n > 0 && string(stream) == out[n-1].StreamID {
+			e.StreamID = out[n-1].StreamID
+		} else {
+			e.StreamID = string(stream)
 		}
-		// The events of one request share their metadata: decode it once per run.
+		if n := len(out); n > 0 && string(typ) == out[n-1].Type {
+			e.Type = out[n-1].Type
+		} else {
+			e.Type = string(typ)
+		}
+		// A sealed payload (in the sealed column) is read instead of data's placeholder.
+		if sealed != nil {
+			e.Data = arena.copy(sealed)
+		} else {
+			e.Data = arena.copy(data)
+		}
 		if lastMeta == nil || !bytes.Equal(meta, lastMeta) {
 			lastMetadata = eventlog.Metadata{}
 			if err := json.Unmarshal(meta, &lastMetadata); err != nil {
 				return fmt.Errorf("event %s: metadata: %w", e.ID, err)
 			}
-			lastMeta = meta
+			lastMeta = append(lastMeta[:0], meta...)
 		}
 		e.Metadata = lastMetadata
 		out = append(out, e)
 		return nil
 	})
 	return out, err
+}
+
+// arena hands out copies of byte slices from a few large blocks (sized to the page, so
+// a short read pins little). A block stays alive as long as any copy in it does.
+type arena struct {
+	block     []byte
+	blockSize int
+}
+
+func (a *arena) copy(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > cap(a.block)-len(a.block) {
+		a.block = make([]byte, 0, max(a.blockSize, len(b)))
+	}
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
 }
 
 // ReadStream returns up to max events of one stream from revision from on.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -124,8 +125,9 @@ func write(ctx context.Context, c *pgx.Conn, locks []streamLock, rows iter.Seq2[
 	}
 	// The rows go out in CopyData messages as they are encoded, through one reused
 	// buffer that starts with the message header (type and length).
-	chunk := copyBuffer()
-	defer func() { putCopyBuffer(chunk) }()
+	kept := copyBuffers.Get().(*[]byte)
+	chunk := (*kept)[:0]
+	defer func() { *kept = chunk[:0]; copyBuffers.Put(kept) }()
 	chunkSize := firstCopyChunk
 	flush := func() error {
 		binary.BigEndian.PutUint32(chunk[1:5], uint32(len(chunk)-1))
@@ -281,56 +283,29 @@ func appendCopyRow(buf []byte, r row) []byte {
 
 func appendCopyTrailer(buf []byte) []byte { return binary.BigEndian.AppendUint16(buf, 0xffff) }
 
-// copyBuffers keeps a few chunk buffers between appends. A bounded free list rather
-// than a sync.Pool, which every GC empties: appends allocate enough for that to happen
-// between most of them.
-var copyBuffers = make(chan []byte, 8)
-
-func copyBuffer() []byte {
-	select {
-	case b := <-copyBuffers:
-		return b[:0]
-	default:
-		return make([]byte, 0, maxCopyChunk+64<<10)
-	}
-}
-
-func putCopyBuffer(b []byte) {
-	select {
-	case copyBuffers <- b:
-	default:
-	}
-}
+// copyBuffers keeps chunk buffers between appends, so that a warm append writes into
+// room it has.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxCopyChunk+64<<10); return &b }}
 
 // versionCache remembers the versions this store committed streams at, so that the
 // next append to such a stream can assume its version instead of reading it. Another
 // writer (a replica) makes an entry stale; lock_streams then fails the assumption
-// and the append takes the locking path. Bounded by starting over when full.
-type versionCache struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
+// and the append takes the locking path. The least recently used stream goes first
+// when it is full.
+type versionCache struct{ lru *lru.Cache[string, int64] }
 
 const maxCachedVersions = 1 << 16
 
-func (c *versionCache) get(stream string) (int64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[stream]
-	return v, ok
-}
-
-func (c *versionCache) remember(stream string, version int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, known := c.m[stream]; !known && len(c.m) >= maxCachedVersions {
-		clear(c.m)
+func newVersionCache() versionCache {
+	c, err := lru.New[string, int64](maxCachedVersions)
+	if err != nil {
+		panic(err) // only for a size below 1
 	}
-	c.m[stream] = version
+	return versionCache{c}
 }
 
-func (c *versionCache) forget(stream string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, stream)
-}
+func (c versionCache) get(stream string) (int64, bool) { return c.lru.Get(stream) }
+
+func (c versionCache) remember(stream string, version int64) { c.lru.Add(stream, version) }
+
+func (c versionCache) forget(stream string) { c.lru.Remove(stream) }

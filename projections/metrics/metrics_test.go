@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/devflow/backend/domain/ids"
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
-	"github.com/devflow/backend/infra/httpapi/telemetryapi/telemetryapitest"
+	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
 	"github.com/devflow/backend/projections/metrics"
+	"github.com/devflow/backend/projections/projectionstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
@@ -26,52 +29,58 @@ type sent struct {
 	events []tt.Event
 }
 
-// ingest posts generated telemetry of three users, two sessions each, crossing a UTC
-// midnight, in extension-sized batches (some resent), and returns what was sent.
-func ingest(t *testing.T, e *telemetryapitest.Env) []sent {
+// env is a test database with an event log holding a fixed event list.
+type env struct {
+	pool *pgxpool.Pool
+	log  *postgres.EventStore
+}
+
+// logged writes generated telemetry of three users, two sessions each, crossing a UTC
+// midnight, in extension-sized batches, to a fresh log and returns what was sent.
+func logged(t *testing.T) (env, []sent) {
 	t.Helper()
 	var all []sent
+	var log tt.Log
 	for u := range 3 {
-		user := e.NewUser()
+		user := ids.New()
 		var mine []tt.Event
 		for s := range 2 {
 			g := tt.NewGenerator(uint64(10*u+s), ids.New().String(), time.Date(2026, 11, 26, 23, 57+s, 0, 0, time.UTC))
-			for b := range 4 {
+			for range 4 {
 				batch := g.Events(150)
-				for range 1 + b%2 { // every other batch is resent
-					if r := e.Do("POST", "/telemetry", user.Token, tt.Payload(batch...)); r.Status != 202 {
-						t.Fatalf("ingest: %s", r)
-					}
-				}
+				log.Send(user, batch...)
 				mine = append(mine, batch...)
 			}
 		}
-		all = append(all, sent{user: user.ID, events: mine})
+		all = append(all, sent{user: user, events: mine})
 	}
-	return all
+	pool := testdb.Pool(t)
+	e := env{pool: pool, log: postgres.NewEventStore(pool)}
+	t.Cleanup(e.log.Close)
+	projectionstest.Write(t, e.log, log.Envelopes)
+	return e, all
 }
 
 func TestMetrics_RebuildAndReplayMatchIncremental(t *testing.T) {
 	ctx := context.Background()
-	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
-	ingest(t, e)
+	e, _ := logged(t)
 	live := metrics.New(metrics.Options{})
-	e.Run(live, 97) // odd batches cut through sessions and days
-	incremental := e.Rows("public", tables...)
+	projectionstest.Run(t, e.pool, e.log, live, 97) // odd batches cut through sessions and days
+	incremental := projectionstest.Rows(t, e.pool, "public", tables...)
 	if strings.Count(incremental, "\n") < 50 {
 		t.Fatalf("too few rows to compare:\n%s", incremental)
 	}
 
-	if _, err := projections.Replay(ctx, e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v2"}), "analysis", 5000, nil); err != nil {
+	if _, err := projections.Replay(ctx, e.pool, e.log, metrics.New(metrics.Options{LineCounter: "v2"}), "analysis", 5000, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Rows("analysis", tables...); got != incremental {
+	if got := projectionstest.Rows(t, e.pool, "analysis", tables...); got != incremental {
 		t.Fatalf("replay differs from incremental:\n%s\nvs\n%s", got, incremental)
 	}
-	if err := projections.Rebuild(ctx, e.Pool, e.Store, live, 1000, nil); err != nil {
+	if err := projections.Rebuild(ctx, e.pool, e.log, live, 1000, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Rows("public", tables...); got != incremental {
+	if got := projectionstest.Rows(t, e.pool, "public", tables...); got != incremental {
 		t.Fatalf("rebuild differs from incremental:\n%s\nvs\n%s", got, incremental)
 	}
 }
@@ -134,9 +143,9 @@ func format(m map[string]nodeTotals) string {
 	return strings.Join(lines, "\n")
 }
 
-func query(t *testing.T, e *telemetryapitest.Env, sql string) string {
+func query(t *testing.T, e env, sql string) string {
 	t.Helper()
-	rows, err := e.Pool.Query(context.Background(), sql)
+	rows, err := e.pool.Query(context.Background(), sql)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +163,8 @@ func query(t *testing.T, e *telemetryapitest.Env, sql string) string {
 }
 
 func TestMetrics_ReplayWithV1ReproducesNodeNumbers(t *testing.T) {
-	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true})
-	all := ingest(t, e)
-	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{LineCounter: "v1"}), "node_v1", 500, nil); err != nil {
+	e, all := logged(t)
+	if _, err := projections.Replay(context.Background(), e.pool, e.log, metrics.New(metrics.Options{LineCounter: "v1"}), "node_v1", 500, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantDaily, wantSessions := nodeETL(all)
@@ -173,11 +181,11 @@ func TestMetrics_ReplayWithV1ReproducesNodeNumbers(t *testing.T) {
 	}
 
 	// The live formula counts the generator's multi-line pastes as lines; v1 does not.
-	if _, err := projections.Replay(context.Background(), e.Pool, e.Store, metrics.New(metrics.Options{}), "live_v2", 500, nil); err != nil {
+	if _, err := projections.Replay(context.Background(), e.pool, e.log, metrics.New(metrics.Options{}), "live_v2", 500, nil); err != nil {
 		t.Fatal(err)
 	}
 	var v1, v2 int64
-	if err := e.Pool.QueryRow(context.Background(), `SELECT (SELECT sum(lines_added) FROM node_v1.metrics_daily), (SELECT sum(lines_added) FROM live_v2.metrics_daily)`).Scan(&v1, &v2); err != nil {
+	if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT sum(lines_added) FROM node_v1.metrics_daily), (SELECT sum(lines_added) FROM live_v2.metrics_daily)`).Scan(&v1, &v2); err != nil {
 		t.Fatal(err)
 	}
 	if v2 <= v1 {

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
 )
 
@@ -219,4 +221,55 @@ func (g *Generator) Events(n int) []Event {
 		out[i] = g.Next()
 	}
 	return out
+}
+
+// Log is the event log the ingest writes for batches of events, made without it, for
+// tests that apply fixed event lists to projections: a session's first batch starts
+// it (its SessionStarted, owned by the sender, at the batch's earliest event), and each
+// event is stored as the ingest stores it, with Payload's machine_timestamp.
+type Log struct {
+	Envelopes []eventlog.Envelope
+	versions  map[string]uint64 // next version of each stream
+}
+
+// Send adds the events of a batch user sent.
+func (l *Log) Send(user ids.ID, events ...Event) {
+	if l.versions == nil {
+		l.versions = map[string]uint64{}
+	}
+	meta := eventlog.Metadata{UserID: user.String(), ReceivedAt: time.Date(2026, 11, 27, 10, 15, 2, 0, time.UTC), RequestID: "telemetrytest"}
+	earliest := map[string]time.Time{}
+	for _, e := range events {
+		at, err := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
+		if err != nil {
+			panic(err)
+		}
+		if s := e["session_id"].(string); earliest[s].IsZero() || at.Before(earliest[s]) {
+			earliest[s] = at
+		}
+	}
+	add := func(stream, typ string, version int, data []byte) {
+		l.Envelopes = append(l.Envelopes, eventlog.Envelope{
+			ID: ids.New(), StreamID: stream, StreamVersion: l.versions[stream], Type: typ, SchemaVersion: version,
+			Data: data, Metadata: meta, RecordedAt: meta.ReceivedAt,
+		})
+		l.versions[stream]++
+	}
+	for _, e := range events {
+		session := ids.MustParse(e["session_id"].(string))
+		stream := telemetry.StreamID(session)
+		if _, started := l.versions[stream]; !started {
+			data, err := json.Marshal(telemetry.SessionStarted{Owner: user, StartTime: earliest[session.String()], Source: telemetry.SourceExtension})
+			if err != nil {
+				panic(err)
+			}
+			add(stream, telemetry.TypeSessionStarted, telemetry.SessionStartedVersion, data)
+		}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			panic(err)
+		}
+		add(stream, telemetry.EventType(e["type"].(string)), telemetry.SchemaVersion,
+			telemetry.AppendRecorded(nil, []byte(`"2026-11-27T10:15:02.118Z"`), raw))
+	}
 }

@@ -41,7 +41,7 @@ func (rt *Routes) register(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, err := rt.s.register.Handle(r.Context(), cmdaccounts.Register{
+	sess, err := rt.h.Register.Handle(r.Context(), cmdaccounts.Register{
 		Email: bodyString(doc, "email"), Password: bodyString(doc, "password"), Username: bodyString(doc, "username"),
 	})
 	if errors.Is(err, accounts.ErrEmailTaken) {
@@ -62,7 +62,7 @@ func (rt *Routes) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, err := rt.s.login.Handle(r.Context(), cmdaccounts.Login{
+	sess, err := rt.h.Login.Handle(r.Context(), cmdaccounts.Login{
 		Email: bodyString(doc, "email"), Password: bodyString(doc, "password"),
 	})
 	var throttled *cmdaccounts.ThrottledError
@@ -82,7 +82,7 @@ func (rt *Routes) login(w http.ResponseWriter, r *http.Request) {
 
 func (rt *Routes) me(w http.ResponseWriter, r *http.Request) {
 	p, _ := httpapi.PrincipalFrom(r.Context())
-	u, err := rt.s.queries.User(r.Context(), p.UserID)
+	u, err := rt.h.Queries.User(r.Context(), p.UserID)
 	if errors.Is(err, accounts.ErrUserNotFound) {
 		httpapi.WriteError(w, http.StatusNotFound, "User not found")
 		return
@@ -103,7 +103,7 @@ func (rt *Routes) updateMe(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := httpapi.PrincipalFrom(r.Context())
 	zone := bodyString(doc, "time_zone")
-	err := rt.s.setTimeZone.Handle(r.Context(), p.UserID, zone)
+	err := rt.h.SetTimeZone.Handle(r.Context(), p.UserID, zone)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidTimeZone):
 		httpapi.WriteValidation(w, "time_zone must be an IANA time zone name such as Europe/Berlin", nil)
@@ -115,7 +115,7 @@ func (rt *Routes) updateMe(w http.ResponseWriter, r *http.Request) {
 		httpapi.InternalError(w, r, err)
 		return
 	}
-	u, err := rt.s.queries.User(r.Context(), p.UserID)
+	u, err := rt.h.Queries.User(r.Context(), p.UserID)
 	if err != nil {
 		httpapi.InternalError(w, r, err)
 		return
@@ -140,7 +140,7 @@ func (rt *Routes) logout(w http.ResponseWriter, r *http.Request) {
 func (rt *Routes) setSessionCookie(w http.ResponseWriter, jwt string) {
 	c := rt.cookie(httpapi.SessionCookie, jwt)
 	c.MaxAge = int(auth.SessionLifetime / time.Second)
-	c.Expires = rt.s.now().Add(auth.SessionLifetime)
+	c.Expires = rt.h.Now().Add(auth.SessionLifetime)
 	http.SetCookie(w, c)
 }
 
@@ -149,7 +149,7 @@ func (rt *Routes) setSessionCookie(w http.ResponseWriter, jwt string) {
 // SameSite=Lax without Secure (browsers drop Secure cookies over plain http).
 func (rt *Routes) cookie(name, value string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	if rt.s.cfg.IsProduction() {
+	if rt.h.Config.IsProduction() {
 		c.Secure, c.SameSite = true, http.SameSiteNoneMode
 	}
 	return c

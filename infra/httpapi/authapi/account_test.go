@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/auth"
 	"github.com/devflow/backend/infra/config"
 )
@@ -271,7 +272,7 @@ func TestLogout_ClearsBothCookies(t *testing.T) {
 		{"production", []string{"Path=/", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", "HttpOnly", "Secure", "SameSite=None"}, []string{"Domain", "Lax"}},
 	} {
 		t.Run(c.env, func(t *testing.T) {
-			e := newEnv(t, func(cfg *config.Config, _ *Options) { cfg.AppEnv = c.env })
+			e := newEnv(t, func(cfg *config.Config, _ *app.AuthOptions) { cfg.AppEnv = c.env })
 			res := e.do(req{method: "POST", path: "/auth/logout", cookie: "dvf_session=x; session=y"})
 			expect(t, res, 204, "")
 			cookies := res.header.Values("Set-Cookie")

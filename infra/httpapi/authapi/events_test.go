@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestEventLog_HoldsNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clk.Advance(11 * time.Minute)
-	if err := e.svc.cleanup.RunOnce(context.Background()); err != nil {
+	if err := e.area.Cleanup.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 

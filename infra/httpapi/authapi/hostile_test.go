@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"context"
@@ -17,9 +17,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/auth"
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/httpapi"
+	"github.com/devflow/backend/infra/httpapi/authapi"
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 )
@@ -59,38 +61,38 @@ type env struct {
 	t    testing.TB
 	pool *pgxpool.Pool
 	clk  *clock
-	svc  *Service
+	area *app.Auth
 	url  string // base URL including /api/v1
 }
 
-type envOption func(*config.Config, *Options)
+type envOption func(*config.Config, *app.AuthOptions)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	pool := testdb.Pool(t)
 	e := &env{t: t, pool: pool, clk: &clock{t: time.Now().UTC().Truncate(time.Millisecond)}}
-	e.svc, e.url = e.instance(pool, opts...)
+	e.area, e.url = e.instance(pool, opts...)
 	return e
 }
 
 // instance starts one more server (a "replica") on the given pool, sharing the clock.
-func (e *env) instance(pool *pgxpool.Pool, opts ...envOption) (*Service, string) {
+func (e *env) instance(pool *pgxpool.Pool, opts ...envOption) (*app.Auth, string) {
 	e.t.Helper()
 	cfg := testConfig()
-	o := Options{Now: e.clk.Now}
+	o := app.AuthOptions{Now: e.clk.Now}
 	for _, opt := range opts {
 		opt(&cfg, &o)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := NewService(cfg, auth.DB{Pool: pool, Events: postgres.NewEventStore(pool)}, log, o)
+	area, err := app.NewAuth(cfg, auth.DB{Pool: pool, Events: postgres.NewEventStore(pool)}, log, o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Params{Config: cfg, Logger: log, Authenticator: svc.Authenticator()})
-	api.Mount(NewRoutes(svc, api))
+	api := httpapi.New(httpapi.Params{Config: cfg, Logger: log, Authenticator: area.Authenticator})
+	api.Mount(authapi.NewRoutes(area.Handlers, api))
 	srv := httptest.NewServer(api.Handler())
 	e.t.Cleanup(srv.Close)
-	return svc, srv.URL + httpapi.Prefix
+	return area, srv.URL + httpapi.Prefix
 }
 
 // response is a finished request.

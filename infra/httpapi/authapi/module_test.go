@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/postgres"
@@ -29,7 +30,7 @@ func TestModule_WiresIntoTheApp(t *testing.T) {
 		fx.NopLogger,
 		fx.Supply(cfg, pool, postgres.NewEventStore(pool), slog.New(slog.NewTextHandler(io.Discard, nil))),
 		httpapi.Module,
-		Module,
+		app.AuthModule,
 		fx.Populate(&api),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -56,7 +57,7 @@ func TestModule_RefusesToStartWithoutJWTSecret(t *testing.T) {
 		fx.NopLogger,
 		fx.Supply(cfg, pool, postgres.NewEventStore(pool), slog.New(slog.NewTextHandler(io.Discard, nil))),
 		httpapi.Module,
-		Module,
+		app.AuthModule,
 	)
 	if app.Err() == nil {
 		t.Fatal("the auth module must refuse an empty JWT_SECRET")

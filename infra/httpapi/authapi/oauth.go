@@ -13,7 +13,7 @@ import (
 
 func (rt *Routes) oauthStart(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	location, err := rt.s.oauth.Start(r.Context(), chi.URLParam(r, "provider"), q.Get("client_type"), q.Get("display"))
+	location, err := rt.h.OAuth.Start(r.Context(), chi.URLParam(r, "provider"), q.Get("client_type"), q.Get("display"))
 	if errors.Is(err, oauth.ErrUnsupportedProvider) {
 		httpapi.WriteError(w, http.StatusBadRequest, "Unsupported provider")
 		return
@@ -57,7 +57,7 @@ func (rt *Routes) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteValidation(w, "code must be valid UTF-8 text without NUL characters", nil)
 		return
 	}
-	profile, clientType, err := rt.s.oauth.Callback(r.Context(), provider, state, code)
+	profile, clientType, err := rt.h.OAuth.Callback(r.Context(), provider, state, code)
 	switch {
 	case errors.Is(err, oauth.ErrInvalidState):
 		httpapi.WriteError(w, http.StatusBadRequest, "Invalid or expired state")
@@ -70,16 +70,16 @@ func (rt *Routes) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		httpapi.InternalError(w, r, err)
 		return
 	}
-	sess, err := rt.s.signInOAuth.Handle(r.Context(), profile)
+	sess, err := rt.h.SignInOAuth.Handle(r.Context(), profile)
 	if err != nil {
 		httpapi.InternalError(w, r, err)
 		return
 	}
 	httpapi.Logger(r.Context()).Info("oauth sign-in", "user_id", sess.User.ID.String(), "provider", provider, "client_type", clientType)
 	if clientType == oauth.ClientVSCode {
-		redirect(w, rt.s.cfg.VSCodeDeepLink+"?token="+url.QueryEscape(sess.JWT))
+		redirect(w, rt.h.Config.VSCodeDeepLink+"?token="+url.QueryEscape(sess.JWT))
 		return
 	}
 	rt.setSessionCookie(w, sess.JWT)
-	redirect(w, rt.s.cfg.WebAppURL)
+	redirect(w, rt.h.Config.WebAppURL)
 }

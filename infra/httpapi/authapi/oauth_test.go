@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"crypto/sha256"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/auth"
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/oauth"
@@ -43,6 +44,8 @@ func newFakeProvider(t testing.TB) *fakeProvider {
 		f.tokenForms = append(f.tokenForms, r.PostForm)
 		f.tokenAccept = append(f.tokenAccept, r.Header.Get("Accept"))
 		f.mu.Unlock()
+		// As the providers answer a request that accepts JSON.
+		w.Header().Set("Content-Type", "application/json")
 		switch code := r.PostForm.Get("code"); code {
 		case "fail":
 			http.Error(w, "boom", 500)
@@ -97,7 +100,7 @@ const (
 )
 
 func withOAuth(f *fakeProvider, google bool) envOption {
-	return func(cfg *config.Config, o *Options) {
+	return func(cfg *config.Config, o *app.AuthOptions) {
 		cfg.OAuthCallbackBaseURL = "https://api.example.com"
 		cfg.GitHubClientID, cfg.GitHubClientSecret = "gh-id", "gh-secret"
 		cfg.WebAppURL, cfg.VSCodeDeepLink = webApp, deepLink
@@ -257,7 +260,7 @@ func TestOAuth_StartRejections(t *testing.T) {
 	for _, path := range []string{"/auth/gitlab", "/auth/google", "/auth/register", "/auth/pairings", "/auth/login", "/auth/logout"} {
 		expect(t, e.do(req{method: "GET", path: path}), 400, unsupported)
 	}
-	noBase := newEnv(t, withOAuth(f, true), func(cfg *config.Config, _ *Options) { cfg.OAuthCallbackBaseURL = "" })
+	noBase := newEnv(t, withOAuth(f, true), func(cfg *config.Config, _ *app.AuthOptions) { cfg.OAuthCallbackBaseURL = "" })
 	expect(t, noBase.do(req{method: "GET", path: "/auth/github"}), 400, unsupported)
 	if n := e.count(`SELECT count(*) FROM oauth_states`); n != 0 {
 		t.Fatal("a rejected start stored a state")
@@ -317,7 +320,7 @@ func TestOAuth_ProfileMapping(t *testing.T) {
 func TestOAuth_WebCookieInProduction(t *testing.T) {
 	t.Parallel()
 	f := newFakeProvider(t)
-	e := newEnv(t, withOAuth(f, false), func(cfg *config.Config, _ *Options) { cfg.AppEnv = "production" })
+	e := newEnv(t, withOAuth(f, false), func(cfg *config.Config, _ *app.AuthOptions) { cfg.AppEnv = "production" })
 	f.profile("p", `{"id":7,"login":"prod"}`, "")
 	q := e.startOAuth("github", "?client_type=web")
 	res := e.callback("github", q.Get("state"), "p")

@@ -32,7 +32,7 @@ type expiredJSON struct {
 
 // startPairing ignores any body: the extension sends none.
 func (rt *Routes) startPairing(w http.ResponseWriter, r *http.Request) {
-	p, err := rt.s.startPairing.Handle(r.Context())
+	p, err := rt.h.StartPairing.Handle(r.Context())
 	if err != nil {
 		httpapi.InternalError(w, r, err)
 		return
@@ -41,7 +41,7 @@ func (rt *Routes) startPairing(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusCreated, pairingJSON{
 		PairingID:       p.ID(),
 		UserCode:        string(p.UserCode()),
-		VerificationURI: rt.s.cfg.FrontendURL + "/extension/pair",
+		VerificationURI: rt.h.Config.FrontendURL + "/extension/pair",
 		ExpiresIn:       int(pairing.TTL.Seconds()),
 	})
 }
@@ -52,7 +52,7 @@ func (rt *Routes) approvePairing(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, "API tokens cannot approve pairings")
 		return
 	}
-	p, err := rt.s.approvePairing.Handle(r.Context(), caller.UserID, chi.URLParam(r, "user_code"))
+	p, err := rt.h.ApprovePairing.Handle(r.Context(), caller.UserID, chi.URLParam(r, "user_code"))
 	switch {
 	case errors.Is(err, pairing.ErrNotFound):
 		httpapi.WriteError(w, http.StatusNotFound, "Pairing not found or expired")
@@ -73,7 +73,7 @@ func (rt *Routes) approvePairing(w http.ResponseWriter, r *http.Request) {
 
 func (rt *Routes) exchangePairing(w http.ResponseWriter, r *http.Request) {
 	rawID := chi.URLParam(r, "pairing_id")
-	res, err := rt.s.exchangePairing.Handle(r.Context(), rawID)
+	res, err := rt.h.ExchangePairing.Handle(r.Context(), rawID)
 	if errors.Is(err, pairing.ErrRateLimited) {
 		httpapi.WriteError(w, http.StatusTooManyRequests, "Too many requests")
 		return

@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"net/http"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/config"
 )
 
@@ -118,7 +119,7 @@ func TestPairing_ErrorAnswers(t *testing.T) {
 	expect(t, e.do(req{method: "POST", path: "/auth/pairings/" + id + "/exchange"}), 410, expiredBody)
 	// After the purge (an hour after expiry) the code is unknown: 404.
 	e.clk.Advance(time.Hour)
-	if err := e.svc.cleanup.RunOnce(t.Context()); err != nil {
+	if err := e.area.Cleanup.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, e.do(approve(code)), 404, `{"error":"Pairing not found or expired"}`)
@@ -239,8 +240,8 @@ func TestExchange_DeliversTokenExactlyOnceWithoutTheRateLimit(t *testing.T) {
 	var ticks atomic.Int64
 	base := e.clk.Now()
 	stepping := func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * time.Second) }
-	_, other := e.instance(e.pool, func(_ *config.Config, o *Options) { o.Now = stepping })
-	_, third := e.instance(e.pool, func(_ *config.Config, o *Options) { o.Now = stepping })
+	_, other := e.instance(e.pool, func(_ *config.Config, o *app.AuthOptions) { o.Now = stepping })
+	_, third := e.instance(e.pool, func(_ *config.Config, o *app.AuthOptions) { o.Now = stepping })
 
 	statuses, tokens := exchangeConcurrently(t, []string{other, third}, id, 50)
 	if len(tokens) != 1 || statuses[200]+statuses[429] != 50 {

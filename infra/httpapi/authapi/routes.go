@@ -1,6 +1,8 @@
 package authapi
 
 import (
+	"time"
+
 	"github.com/go-chi/chi/v5"
 
 	"github.com/devflow/backend/infra/httpapi"
@@ -8,12 +10,17 @@ import (
 
 // Routes serves the auth endpoints.
 type Routes struct {
-	s   *Service
+	h   Handlers
 	api *httpapi.API
 }
 
 // NewRoutes builds the routes; api provides the authentication middleware.
-func NewRoutes(s *Service, api *httpapi.API) *Routes { return &Routes{s: s, api: api} }
+func NewRoutes(h Handlers, api *httpapi.API) *Routes {
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	return &Routes{h: h, api: api}
+}
 
 // Routes registers the endpoints. The fixed /auth/... paths are registered with the
 // pattern /auth/{provider}: chi prefers static segments, so they win, and a GET to a

@@ -47,7 +47,7 @@ func (rt *Routes) createToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, msgTokensForbidden)
 		return
 	}
-	token, plaintext, err := rt.s.issueToken.Handle(r.Context(), p.UserID, bodyString(doc, "name"))
+	token, plaintext, err := rt.h.IssueToken.Handle(r.Context(), p.UserID, bodyString(doc, "name"))
 	if errors.Is(err, accounts.ErrUserNotFound) {
 		httpapi.WriteError(w, http.StatusNotFound, "User not found")
 		return
@@ -68,7 +68,7 @@ func (rt *Routes) listTokens(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, msgTokensForbidden)
 		return
 	}
-	tokens, err := rt.s.queries.Tokens(r.Context(), p.UserID)
+	tokens, err := rt.h.Queries.Tokens(r.Context(), p.UserID)
 	if err != nil {
 		httpapi.InternalError(w, r, err)
 		return
@@ -89,7 +89,7 @@ func (rt *Routes) revokeToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, msgTokensForbidden)
 		return
 	}
-	err := rt.s.revokeToken.Handle(r.Context(), p.UserID, chi.URLParam(r, "id"))
+	err := rt.h.RevokeToken.Handle(r.Context(), p.UserID, chi.URLParam(r, "id"))
 	if errors.Is(err, accounts.ErrTokenNotFound) {
 		httpapi.WriteError(w, http.StatusNotFound, "Token not found")
 		return

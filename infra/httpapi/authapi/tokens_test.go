@@ -1,4 +1,4 @@
-package authapi
+package authapi_test
 
 import (
 	"crypto/rand"
@@ -47,7 +47,7 @@ func TestTokens_IssueListRevoke(t *testing.T) {
 	expect(t, e.do(req{method: "DELETE", path: "/auth/tokens/" + ids.New().String(), auth: jwtA}), 404, `{"error":"Token not found"}`)
 
 	// last_used_at is written off the request path; flush the writer to see it.
-	e.svc.lastUsed.Flush(t.Context())
+	e.area.LastUsed.Flush(t.Context())
 	list := e.do(req{method: "GET", path: "/auth/tokens", cookie: "dvf_session=" + jwtA})
 	if list.status != 200 {
 		t.Fatalf("list: %d %s", list.status, list.body)

@@ -1,7 +1,6 @@
 // Package metricsapi serves the metrics endpoints: GET /metrics/churn and
 // GET /metrics/context-switching from the metrics read models (contract 3.16, 3.17),
-// and POST /metrics/etl/run, which waits for the metrics projection to catch up with
-// the log (3.18, decision D14).
+// and POST /metrics/etl/run, the ETL run command (3.18, decision D14).
 package metricsapi
 
 import (
@@ -10,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	cmdetl "github.com/devflow/backend/commands/etl"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/queries/metrics"
@@ -19,11 +19,11 @@ import (
 type Handler struct {
 	api     *httpapi.API
 	queries *metrics.Queries
-	etl     *ETL
+	etl     *cmdetl.RunHandler
 }
 
 // NewHandler builds the handler.
-func NewHandler(api *httpapi.API, queries *metrics.Queries, etl *ETL) *Handler {
+func NewHandler(api *httpapi.API, queries *metrics.Queries, etl *cmdetl.RunHandler) *Handler {
 	if api == nil || queries == nil || etl == nil {
 		panic("metricsapi: nil dependency")
 	}
@@ -231,11 +231,11 @@ func (h *Handler) etlRun(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, "Admin only")
 		return
 	}
-	res, err := h.etl.Run(r.Context())
+	res, err := h.etl.Handle(r.Context())
 	switch {
-	case errors.Is(err, ErrInFlight):
+	case errors.Is(err, cmdetl.ErrInFlight):
 		httpapi.WriteError(w, http.StatusConflict, "ETL pass already in flight")
-	case errors.Is(err, ErrTimedOut):
+	case errors.Is(err, cmdetl.ErrTimedOut):
 		httpapi.WriteError(w, http.StatusServiceUnavailable, "Projection catch-up timed out")
 	case err != nil:
 		httpapi.InternalError(w, r, err)

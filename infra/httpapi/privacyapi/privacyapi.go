@@ -9,19 +9,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"go.uber.org/fx"
 
 	"github.com/devflow/backend/domain/accounts"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/privacy"
-)
-
-// Module wires the privacy endpoints (and the privacy service) into the app.
-var Module = fx.Module("privacy",
-	fx.Provide(
-		privacy.New,
-		fx.Annotate(NewRoutes, fx.ResultTags(`group:"routes"`), fx.As(new(httpapi.Routes))),
-	),
 )
 
 // Routes serves the endpoints.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry/telemetrytest"
 	"github.com/devflow/backend/infra/app/apptest"
@@ -329,7 +328,7 @@ func TestExportThenErase_NothingOfTheUserIsLeftAndEveryoneElseIsUntouched(t *tes
 		t.Fatal(err)
 	}
 	fresh := postgres.NewEventStore(srv.Pool).EncryptWith(datakeys.NewKeyring(srv.Pool, master))
-	session, err := cmdtelemetry.NewPostgresStore(srv.Pool, fresh, fresh).Session(ctx, ids.MustParse(alice.sessions[0]))
+	session, err := postgres.NewTelemetryStore(srv.Pool, fresh).Session(ctx, ids.MustParse(alice.sessions[0]))
 	if err != nil || !session.Started() || session.Owner() != alice.id {
 		t.Fatalf("alice's erased session loads as %+v, %v", session, err)
 	}

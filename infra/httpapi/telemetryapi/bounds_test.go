@@ -117,21 +117,21 @@ func numbersOf(t *testing.T, e *telemetryapitest.Env, u telemetryapitest.User) d
 	return dayNumbers{churn.Added, churn.Deleted, switching.Switches}
 }
 
-// Every poison case, on the checked path (the user's first batch) and on the streamed
-// path (a later batch into the session the user's last batch went to): the poison
+// Every poison case, in the user's first batch of a session and in a later batch into
+// the session the user's last batch went to: the poison
 // events are quarantined and never reach the log, the rest of each batch is stored, and
 // the metrics projection keeps advancing with the right numbers, for the poisoner and
 // for everyone else.
 func TestTelemetry_OutOfBoundsEventsAreQuarantined(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{})
 	for _, c := range poisonCases() {
-		for _, streamed := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/streamed=%v", c.name, streamed), func(t *testing.T) {
+		for _, known := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/known_session=%v", c.name, known), func(t *testing.T) {
 				alice, bob := e.NewUser(), e.NewUser()
 				session := ids.New().String()
 				var want dayNumbers
 				stored, quarantined := 0, 0
-				if streamed { // this replica learns the session of alice's last batch
+				if known { // alice's first batch creates the session
 					mustAccept(t, post(t, e, alice.Token, tt.Payload(eventsOf(framed(session, 0, nil))...)))
 					want, stored = dayNumbers{added: 3, switches: 1}, 2
 				}
@@ -178,17 +178,17 @@ func TestTelemetry_OutOfBoundsEventsAreQuarantined(t *testing.T) {
 	}
 }
 
-// In reject mode a request with a poison event is a 400 that stores nothing, on both
-// paths, and the sender's next clean batch goes through.
+// In reject mode a request with a poison event is a 400 that stores nothing, in a new
+// session or a known one, and the sender's next clean batch goes through.
 func TestTelemetry_OutOfBoundsEventsFailARequestInRejectMode(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{Mode: cmdtelemetry.Reject})
 	for _, c := range poisonCases() {
-		for _, streamed := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/streamed=%v", c.name, streamed), func(t *testing.T) {
+		for _, known := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/known_session=%v", c.name, known), func(t *testing.T) {
 				alice := e.NewUser()
 				session := ids.New().String()
 				var want dayNumbers
-				if streamed {
+				if known {
 					mustAccept(t, post(t, e, alice.Token, tt.Payload(eventsOf(framed(session, 0, nil))...)))
 					want = dayNumbers{added: 3, switches: 1}
 				}

@@ -1,11 +1,12 @@
 // Package telemetryapi is the HTTP side of telemetry ingest: POST /api/v1/telemetry
-// (contract 3.15) translated to the ingest command, and the fx module of the whole
-// telemetry area (ingest, the metrics and sessions projections, the metrics endpoints).
+// (contract 3.15) translated to the ingest command (the area is assembled in
+// infra/app).
 package telemetryapi
 
 import (
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
@@ -22,24 +23,21 @@ type Handler struct {
 	ingest  *cmdtelemetry.IngestHandler
 	maxBody int64
 	metrics *metrics.Metrics
-	// bodies are body buffers kept between requests, so that a warm ingest reads
-	// each body into room it has: a bounded free list, like the ingest's scratch.
-	bodies chan []byte
+	// bodies are body buffers (*[]byte) kept between requests, so that a warm ingest
+	// reads each body into room it has.
+	bodies sync.Pool
 }
 
-// Kept body buffers: at most maxIdleBodies, none under minKeptBody (small bodies cost
-// little to allocate, and {} is shared).
-const (
-	maxIdleBodies = 2
-	minKeptBody   = 64 << 10
-)
+// minKeptBody is the smallest body buffer kept: small bodies cost little to allocate
+// (and {} is shared).
+const minKeptBody = 64 << 10
 
 // NewHandler builds the handler; maxBody is TELEMETRY_MAX_BODY_BYTES. m may be nil.
 func NewHandler(api *httpapi.API, ingest *cmdtelemetry.IngestHandler, maxBody int64, m *metrics.Metrics) *Handler {
 	if api == nil || ingest == nil {
 		panic("telemetryapi: nil dependency")
 	}
-	return &Handler{api: api, ingest: ingest, maxBody: maxBody, metrics: m, bodies: make(chan []byte, maxIdleBodies)}
+	return &Handler{api: api, ingest: ingest, maxBody: maxBody, metrics: m}
 }
 
 // Routes registers the endpoint; authentication runs before the body is read.
@@ -59,9 +57,8 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, _ := httpapi.PrincipalFrom(ctx)
 	var buf []byte
-	select {
-	case buf = <-h.bodies:
-	default:
+	if kept, ok := h.bodies.Get().(*[]byte); ok {
+		buf = *kept
 	}
 	body, ok := httpapi.ReadBodyInto(w, r, h.maxBody, buf)
 	if !ok {
@@ -110,10 +107,8 @@ func (h *Handler) keep(body []byte) {
 	if cap(body) < minKeptBody {
 		return
 	}
-	select {
-	case h.bodies <- body[:0]:
-	default:
-	}
+	body = body[:0]
+	h.bodies.Put(&body)
 }
 
 // Validator adapts the compiled request schemas to the ingest command.

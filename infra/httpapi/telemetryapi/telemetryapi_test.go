@@ -339,9 +339,8 @@ func TestTelemetry_LargeBatchIsCheckedInOrder(t *testing.T) {
 }
 
 // Two replicas behind a load balancer take turns with one extension's batches: each
-// one's idea of the session stream's version is stale every time, which the streamed
-// commit must notice and fall back from, without losing, doubling or misnumbering
-// events.
+// one's idea of the session stream's version is stale every time, which the append
+// must notice and fall back from, without losing, doubling or misnumbering events.
 func TestTelemetry_ReplicasTakingTurnsWithOneSession(t *testing.T) {
 	pool := telemetryapitest.Pool(t)
 	a := telemetryapitest.NewOnPool(t, pool, telemetryapitest.Options{NoEngine: true})
@@ -375,13 +374,11 @@ func TestTelemetry_ReplicasTakingTurnsWithOneSession(t *testing.T) {
 	}
 }
 
-// A batch after the caller's first one here is checked on its way into the store of the
-// session the last batch went to. Whatever the quick check cannot settle in it (an
-// invalid event, text PostgreSQL cannot store, a second session, a valid event only
-// the schema accepts, a new session) stops the stream with nothing stored, and the
-// checked path answers as it would have: right counts, every valid event stored once,
-// in order, versions gapless.
-func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
+// A batch after the caller's first one, into the session it created, with whatever
+// the quick check cannot settle in it (an invalid event, text PostgreSQL cannot store,
+// a second session, a valid event only the schema accepts, a new session): right
+// counts, every valid event stored once, in order, versions gapless.
+func TestTelemetry_LaterBatchOfAKnownSession(t *testing.T) {
 	// An integer written as 7.0: valid by the schema, left to it by the quick check.
 	schemaOnly := tt.FileSave(sid, day.Add(time.Hour), "a.ts", 1)
 	schemaOnly["file"].(map[string]any)["lines"] = json.Number("7.0")
@@ -462,9 +459,9 @@ func TestTelemetry_StreamedBatchStopsForTheCheckedPath(t *testing.T) {
 	}
 }
 
-// Reject mode: an invalid event late in a streamed batch fails the whole batch, and
-// the rows already sent to the store are not kept.
-func TestTelemetry_RejectModeStopsAStreamedBatch(t *testing.T) {
+// Reject mode: an invalid event late in a later batch of a known session fails the
+// whole batch, and none of its events is stored.
+func TestTelemetry_RejectModeFailsALaterBatchWhole(t *testing.T) {
 	e := telemetryapitest.New(t, telemetryapitest.Options{NoEngine: true, Mode: cmdtelemetry.Reject})
 	u := e.NewUser()
 	g := tt.NewGenerator(17, sid, day)

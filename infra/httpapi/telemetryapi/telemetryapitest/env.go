@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	cmdetl "github.com/devflow/backend/commands/etl"
 	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 	"github.com/devflow/backend/domain/accounts"
 	"github.com/devflow/backend/domain/ids"
@@ -65,7 +66,7 @@ type Env struct {
 	Store  *postgres.EventStore
 	Engine *projections.Engine
 	Ingest *cmdtelemetry.IngestHandler
-	ETL    *metricsapi.ETL
+	ETL    *cmdetl.RunHandler
 	JWT    *auth.JWT
 	URL    string // base URL including /api/v1
 	Addr   string // the server's host:port
@@ -113,10 +114,10 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	}
 	cfg := config.Config{AppEnv: "development", JWTSecret: jwtSecret, AdminUserIDs: opts.Admins, TelemetryMaxBodyBytes: opts.MaxBody}
 	api := httpapi.New(httpapi.Params{Config: cfg, Logger: Quiet, Authenticator: auth.NewAuthenticator(pool, jwt, nil), BodyLimits: opts.BodyLimits})
-	ingest := cmdtelemetry.NewIngestHandler(cmdtelemetry.NewPostgresStore(pool, store, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
+	ingest := cmdtelemetry.NewIngestHandler(postgres.NewTelemetryStore(pool, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
 	engine := projections.NewEngine(pool, store, Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
 		[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
-	etl := metricsapi.NewETL(pool, store, engine, metricsprojection.Name)
+	etl := cmdetl.NewRunHandler(store, postgres.NewETLProjections(pool, engine), metricsprojection.Name)
 	api.Mount(
 		telemetryapi.NewHandler(api, ingest, opts.MaxBody, nil),
 		metricsapi.NewHandler(api, metricsqueries.New(pool), etl),
@@ -249,57 +250,4 @@ func (e *Env) Count(sql string, args ...any) int {
 		e.t.Fatal(err)
 	}
 	return n
-}
-
-// Run applies projection p up to the log's committed head in batches of batchSize, the way the
-// engine's runner does (checkpoint in the same transaction), without the engine.
-func (e *Env) Run(p projections.Projection, batchSize int) {
-	e.t.Helper()
-	ctx := context.Background()
-	if _, err := e.Pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.Name(), p.Version()); err != nil {
-		e.t.Fatal(err)
-	}
-	head, err := e.Store.Head(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		n, err := projections.Step(ctx, e.Pool, e.Store, p, batchSize)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if n > 0 {
-			continue
-		}
-		// Nothing readable: done, unless a transaction elsewhere in the cluster still
-		// hides committed events from readers (gap safety); then wait for it.
-		var cp projections.Checkpoint
-		if cp, err = e.Engine.Checkpoint(ctx, p.Name()); err != nil {
-			e.t.Fatal(err)
-		}
-		if !cp.Position.Less(head) {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("projection %s stuck at %v, head %v", p.Name(), cp.Position, head)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// Rows dumps tables of schema as sorted text, for comparing read models.
-func (e *Env) Rows(schema string, tables ...string) string {
-	e.t.Helper()
-	var out string
-	for _, table := range tables {
-		var rows string
-		err := e.Pool.QueryRow(context.Background(), fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM %s.%s t`,
-			schema, table)).Scan(&rows)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out += "== " + table + "\n" + rows + "\n"
-	}
-	return out
 }
