@@ -86,3 +86,30 @@ func TestKeysRotate_TheNewKeyStartsAndTheOldOneNoLonger(t *testing.T) {
 		t.Fatalf("new key after rotation: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// TestVerifyErased_ReadsTheSealedColumn: verify-erased looks at the sealed column too:
+// bytes there that are not the sealed form, or that name the user, fail it.
+func TestVerifyErased_ReadsTheSealedColumn(t *testing.T) {
+	t.Parallel()
+	url := encryptedDB(t, firstDataKey)
+	user := userWithHistory(t, url, firstDataKey, "tamper-marker")
+	env := environ("DATABASE_URL="+url, "DATA_KEY="+firstDataKey)
+	if _, stderr, code := run(t, t.TempDir(), env, "users", "erase", user.String()); code != 0 {
+		t.Fatalf("erase: exit %d: %s", code, stderr)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// A payload in clear where the ciphertext belongs.
+	tag, err := pool.Exec(context.Background(), `UPDATE events SET sealed = convert_to('{"user":"' || $1::text || '"}', 'UTF8')
+		WHERE metadata->>'user_id' = $1::text AND sealed IS NOT NULL`, user)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("tamper: %v rows, %v", tag.RowsAffected(), err)
+	}
+	stdout, stderr, code := run(t, t.TempDir(), env, "users", "verify-erased", user.String())
+	if code != 1 || !strings.Contains(stdout, "in the sealed column are not in the sealed form") || !strings.Contains(stdout, "name this user") {
+		t.Fatalf("verify-erased with a clear payload in the sealed column: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -55,13 +55,72 @@ func readPayload(t *testing.T, store *postgres.EventStore, e eventlog.EventData)
 	return envs[0]
 }
 
+// rawCount counts the events whose stored bytes, in either payload column, hold marker.
 func rawCount(t *testing.T, pool *pgxpool.Pool, marker string) int {
 	t.Helper()
 	var n int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE strpos(data::text, $1) > 0`, marker).Scan(&n); err != nil {
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM events
+		WHERE strpos(data::text, $1) > 0 OR position(convert_to($1, 'UTF8') IN sealed) > 0`, marker).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// storedForms counts the events stored in the sealed column (with the placeholder in
+// data) and those whose data column holds the JSON form of encryption.
+func storedForms(t *testing.T, pool *pgxpool.Pool) (binary, jsonForm int) {
+	t.Helper()
+	if err := pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE sealed IS NOT NULL AND data::text = $1 AND substring(sealed FOR 1) = $2),
+		count(*) FILTER (WHERE sealed IS NULL AND left(data::text, $4) = $3) FROM events`,
+		datakeys.SealedData, []byte{datakeys.SealedForm}, datakeys.SealedJSONPrefix, len(datakeys.SealedJSONPrefix)).Scan(&binary, &jsonForm); err != nil {
+		t.Fatal(err)
+	}
+	return binary, jsonForm
+}
+
+// An append through the encrypting store goes to the sealed column, with no base64 or
+// JSON around it, and reads back as sent; a raw search finds none of it.
+func TestAppend_StoresTheSealedFormInTheSealedColumn(t *testing.T) {
+	pool := testdb.Pool(t)
+	store := postgres.NewEventStore(pool).EncryptWith(datakeys.NewKeyring(pool, newKey(t)))
+	e := event(ids.New(), "sealed-column-marker")
+	appendEvents(t, store, e)
+	if binary, jsonForm := storedForms(t, pool); binary != 1 || jsonForm != 0 {
+		t.Fatalf("%d events in the sealed column, %d in the JSON form", binary, jsonForm)
+	}
+	var size int
+	if err := pool.QueryRow(context.Background(), `SELECT octet_length(sealed) FROM events`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(e.Data) + 1 + 4 + 12 + 16; size != want {
+		t.Fatalf("sealed payload of %d bytes, want %d (header, nonce, ciphertext, tag)", size, want)
+	}
+	if rawCount(t, pool, "sealed-column-marker") != 0 {
+		t.Fatal("the payload is stored in plaintext")
+	}
+	if got := readPayload(t, store, e); string(got.Data) != string(e.Data) {
+		t.Fatalf("read back %s", got.Data)
+	}
+}
+
+// A store that takes JSON only (EventStoreDB; here a plain Postgres store stands in)
+// is given the JSON form, and reads it back through the wrapper.
+func TestEncryptingStore_WritesTheJSONForm(t *testing.T) {
+	pool := testdb.Pool(t)
+	ctx := context.Background()
+	store := datakeys.Encrypting(postgres.NewEventStore(pool), datakeys.NewKeyring(pool, newKey(t)))
+	e := event(ids.New(), "json-form-marker")
+	if _, err := store.Append(ctx, eventlog.Append{StreamID: "test-" + e.ID.String(), Expected: eventlog.NoStream(), Events: []eventlog.EventData{e}}); err != nil {
+		t.Fatal(err)
+	}
+	if binary, jsonForm := storedForms(t, pool); binary != 0 || jsonForm != 1 || rawCount(t, pool, "json-form-marker") != 0 {
+		t.Fatalf("%d events in the sealed column, %d in the JSON form", binary, jsonForm)
+	}
+	envs, err := store.ReadStream(ctx, "test-"+e.ID.String(), 0, 1)
+	if err != nil || len(envs) != 1 || string(envs[0].Data) != string(e.Data) {
+		t.Fatalf("read back %v: %v", envs, err)
+	}
 }
 
 func TestRotate_ReWrapsKeysAndEventsStillRead(t *testing.T) {
@@ -130,7 +189,10 @@ func TestErasedUser_EventsReadAsErasedAndNoKeyIsMadeAgain(t *testing.T) {
 	}
 }
 
-func TestEncryptLog_EncryptsOldPlaintextInPlaceAndResumes(t *testing.T) {
+// A log of three ages: plaintext (before encryption), the JSON form (before migration
+// 00014, here of a user erased since), the sealed column. EncryptLog moves the first two
+// to the sealed column, resumably, and everything reads as before.
+func TestEncryptLog_MovesPlaintextAndTheJSONFormToTheSealedColumn(t *testing.T) {
 	pool := testdb.Pool(t)
 	ctx := context.Background()
 	plain := postgres.NewEventStore(pool)
@@ -146,18 +208,56 @@ func TestEncryptLog_EncryptsOldPlaintextInPlaceAndResumes(t *testing.T) {
 	if got := readPayload(t, reader, events[0]); string(got.Data) != string(events[0].Data) {
 		t.Fatalf("plaintext read through the keyring: %s", got.Data)
 	}
-	var reported int64
-	n, err := k.EncryptLog(ctx, func(done, total int64) { reported = done })
-	if err != nil || n != 5 || reported != 5 {
-		t.Fatalf("encrypt: %d events (reported %d), %v", n, reported, err)
+	// The JSON form, as stored before 00014: one event of a user who is erased later,
+	// one of a user who is not.
+	erased, kept := ids.New(), ids.New()
+	var old []eventlog.EventData
+	for _, user := range []ids.ID{erased, kept} {
+		e := event(user, "json-marker")
+		sealed, err := k.Seal(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := e
+		if stored.Data, err = datakeys.AsJSON(sealed); err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, plain, stored)
+		old = append(old, e)
 	}
-	if c := rawCount(t, pool, "old-marker"); c != 0 {
+	if got := readPayload(t, reader, old[1]); string(got.Data) != string(old[1].Data) {
+		t.Fatalf("the JSON form reads %s", got.Data)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := datakeys.Destroy(ctx, tx, erased, old[0].Metadata.ReceivedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k.Forget(erased)
+
+	var reported, total int64
+	n, err := k.EncryptLog(ctx, func(done, all int64) { reported, total = done, all })
+	if err != nil || n != 7 || reported != 7 || total != 7 {
+		t.Fatalf("encrypt: %d events (reported %d of %d), %v", n, reported, total, err)
+	}
+	if binary, jsonForm := storedForms(t, pool); binary != 7 || jsonForm != 0 {
+		t.Fatalf("after encrypt: %d events in the sealed column, %d in the JSON form", binary, jsonForm)
+	}
+	if c := rawCount(t, pool, "old-marker") + rawCount(t, pool, "json-marker"); c != 0 {
 		t.Fatalf("%d events still plaintext", c)
 	}
-	for _, e := range events {
+	for _, e := range append(events, old[1]) {
 		if got := readPayload(t, reader, e); string(got.Data) != string(e.Data) {
 			t.Fatalf("event %s reads %s after encryption", e.ID, got.Data)
 		}
+	}
+	if got := readPayload(t, reader, old[0]); !got.Erased || got.Data != nil {
+		t.Fatalf("the erased user's event moved to the sealed column: erased=%v data=%s", got.Erased, got.Data)
 	}
 	if n, err := k.EncryptLog(ctx, nil); err != nil || n != 0 {
 		t.Fatalf("a second run: %d events, %v", n, err)
@@ -185,8 +285,11 @@ func BenchmarkSealOpen(b *testing.B) {
 	})
 	b.Run("open", func(b *testing.B) {
 		b.ReportAllocs()
+		stored := make([]byte, len(sealed))
 		for b.Loop() {
-			env := eventlog.Envelope{ID: e.ID, Data: sealed, Metadata: e.Metadata}
+			// Open decrypts in place: every read starts from the stored bytes.
+			copy(stored, sealed)
+			env := eventlog.Envelope{ID: e.ID, Data: stored, Metadata: e.Metadata}
 			if err := k.Open(ctx, &env); err != nil {
 				b.Fatal(err)
 			}

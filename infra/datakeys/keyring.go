@@ -5,11 +5,10 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,8 +20,13 @@ import (
 	"github.com/devflow/backend/domain/ids"
 )
 
-// Keyring holds the master key and caches the users' unwrapped data keys, so that the
-// ingest path looks a user's key up once per cacheTTL, not once per event.
+// Keyring holds the master key and caches the users' data keys, unwrapped and made into
+// their cipher.AEAD once, so that sealing and opening an event costs a map lookup and
+// the cipher, and the database is asked once per user per cacheTTL. The cache is a plain
+// map under an RWMutex: every event reads it (from any goroutine: appends, the
+// projections' OpenAll), a write is rare (a load); it is bounded by clearing it when
+// full, cheaper than keeping an eviction order on every read, and a cleared user costs
+// one load.
 type Keyring struct {
 	pool   *pgxpool.Pool
 	master MasterKey
@@ -65,28 +69,55 @@ func Encrypted(userID, eventType string) bool {
 	return userID != "" && eventType != accounts.TypeUserErased
 }
 
-// SealedPrefix starts every encrypted payload (no plaintext payload starts with it:
-// telemetry payloads start with "machine_timestamp", the others are Go structs).
-const SealedPrefix = `{"enc":"v1",`
+// The sealed form of a payload, as the events table's sealed column (bytea) holds it:
+// no base64 and no JSON around it, so sealing and opening cost the cipher and little
+// else.
+//
+//	byte 0      SealedForm
+//	bytes 1-4   the data key's version, big-endian
+//	bytes 5-16  the nonce
+//	the rest    ciphertext and tag (the event id is the associated data: a ciphertext
+//	            cannot be moved to another event)
+const (
+	// SealedForm starts the sealed form. No JSON text starts with byte 2, so a payload
+	// read back tells sealed from plaintext by its first byte (form 1 was the JSON form).
+	SealedForm   byte = 2
+	nonceSize         = 12
+	sealedHeader      = 1 + 4 + nonceSize
+)
 
-// IsSealed says whether a stored payload is an encrypted one.
+// SealedJSONPrefix starts a payload in the JSON form of encryption:
+// {"enc":"v1","k":version,"n":base64 nonce,"c":base64 ciphertext}. Rows written before
+// migration 00014 hold it in the data column until `eventlog encrypt` moves them to the
+// sealed column, and an event store that takes only JSON (EventStoreDB) is given it. No
+// plaintext payload starts with it (telemetry payloads start with "machine_timestamp",
+// the others are Go structs).
+const SealedJSONPrefix = `{"enc":"v1",`
+
+// SealedData is what the json data column holds for a row whose payload is in the
+// sealed column (data stays NOT NULL). Readers go by the sealed column, not by this.
+const SealedData = `{"enc":"sealed"}`
+
+// IsBinary says whether a payload is in the sealed form (Seal's result), which goes to
+// the events table's sealed column.
+func IsBinary(data []byte) bool { return len(data) > 0 && data[0] == SealedForm }
+
+// IsSealed says whether a payload read back is encrypted, in either form.
 func IsSealed(data []byte) bool {
-	return len(data) >= len(SealedPrefix) && string(data[:len(SealedPrefix)]) == SealedPrefix
+	return IsBinary(data) || bytes.HasPrefix(data, []byte(SealedJSONPrefix))
 }
 
-// sealed is an encrypted payload as stored: still JSON, so the json column takes it.
-// The event id is the associated data: a ciphertext cannot be moved to another event.
+// sealed is an encrypted payload taken apart.
 type sealed struct {
-	Enc        string `json:"enc"`
-	KeyVersion int    `json:"k"`
-	Nonce      []byte `json:"n"`
-	Ciphertext []byte `json:"c"`
+	keyVersion        int
+	nonce, ciphertext []byte
 }
 
-// Seal returns the payload of e as it is stored: encrypted with its user's data key
-// when Encrypted says so (the key is made on the user's first event), else as it is.
+// Seal returns the payload of e as it is stored: in the sealed form, encrypted with its
+// user's data key, when Encrypted says so (the key is made on the user's first event),
+// else as it is.
 func (k *Keyring) Seal(ctx context.Context, e eventlog.EventData) ([]byte, error) {
-	if !Encrypted(e.Metadata.UserID, e.Type) || IsSealed(e.Data) {
+	if !Encrypted(e.Metadata.UserID, e.Type) {
 		return e.Data, nil
 	}
 	user, err := ids.Parse(e.Metadata.UserID)
@@ -103,65 +134,87 @@ func (k *Keyring) Seal(ctx context.Context, e eventlog.EventData) ([]byte, error
 	return sealWith(keys.versions[keys.current], keys.current, e.ID, e.Data), nil
 }
 
+// sealWith encrypts plain into one allocation of exactly the sealed form's size: the
+// header is written first and the AEAD appends the ciphertext to it.
 func sealWith(aead cipher.AEAD, version int, eventID ids.ID, plain []byte) []byte {
-	var nonce [12]byte
-	rand.Read(nonce[:])
-	ct := aead.Seal(make([]byte, 0, len(plain)+aead.Overhead()), nonce[:], plain, eventID[:])
-	b64 := base64.StdEncoding
-	out := make([]byte, 0, len(SealedPrefix)+32+b64.EncodedLen(len(nonce))+b64.EncodedLen(len(ct)))
-	out = append(out, SealedPrefix...)
-	out = append(out, `"k":`...)
-	out = strconv.AppendInt(out, int64(version), 10)
-	out = append(out, `,"n":"`...)
-	out = b64.AppendEncode(out, nonce[:])
-	out = append(out, `","c":"`...)
-	out = b64.AppendEncode(out, ct)
-	return append(out, `"}`...)
+	out := make([]byte, sealedHeader, sealedHeader+len(plain)+aead.Overhead())
+	out[0] = SealedForm
+	binary.BigEndian.PutUint32(out[1:5], uint32(version))
+	nonce := out[5:sealedHeader]
+	rand.Read(nonce)
+	return aead.Seal(out, nonce, plain, eventID[:])
 }
 
-// parseSealed reads a payload in the exact form sealWith writes, without the cost of
-// encoding/json (the projections open every event they read); anything else is left to
-// encoding/json.
-func parseSealed(data []byte) (sealed, bool) {
-	var s sealed
-	rest, ok := bytes.CutPrefix(data[len(SealedPrefix):], []byte(`"k":`))
-	end := bytes.IndexByte(rest, ',')
-	if !ok || end < 0 {
-		return s, false
+// parseBinary takes the sealed form apart; its slices share data's memory.
+func parseBinary(data []byte) (sealed, bool) {
+	if len(data) < sealedHeader || data[0] != SealedForm {
+		return sealed{}, false
 	}
-	version, err := strconv.Atoi(string(rest[:end]))
-	if err != nil {
-		return s, false
-	}
-	nonce, rest, ok1 := bytes.Cut(bytes.TrimPrefix(rest[end:], []byte(`,"n":"`)), []byte(`","c":"`))
-	ct, ok2 := bytes.CutSuffix(rest, []byte(`"}`))
-	if !ok1 || !ok2 {
-		return s, false
-	}
-	// One allocation for both: the ciphertext is then decrypted in place.
-	b64 := base64.StdEncoding
-	buf := make([]byte, b64.DecodedLen(len(nonce))+b64.DecodedLen(len(ct)))
-	n, err1 := b64.Decode(buf, nonce)
-	c, err2 := b64.Decode(buf[n:], ct)
-	if err1 != nil || err2 != nil {
-		return s, false
-	}
-	return sealed{Enc: "v1", KeyVersion: version, Nonce: buf[:n], Ciphertext: buf[n : n+c]}, true
+	return sealed{keyVersion: int(binary.BigEndian.Uint32(data[1:5])), nonce: data[5:sealedHeader], ciphertext: data[sealedHeader:]}, true
 }
 
-// Open turns a stored payload back into plaintext in env. A payload stored before
-// encryption was on is returned as it is; one whose key was destroyed marks env Erased
-// (and clears Data). Any other failure is an error: a missing key for a user who was
-// not erased is a fault, never "erased".
+// jsonSealed is the JSON form of an encrypted payload.
+type jsonSealed struct {
+	Enc        string `json:"enc"`
+	KeyVersion int    `json:"k"`
+	Nonce      []byte `json:"n"`
+	Ciphertext []byte `json:"c"`
+}
+
+// parseJSON takes the JSON form apart into fresh memory.
+func parseJSON(data []byte) (sealed, bool) {
+	var j jsonSealed
+	if !bytes.HasPrefix(data, []byte(SealedJSONPrefix)) || json.Unmarshal(data, &j) != nil || len(j.Nonce) != nonceSize {
+		return sealed{}, false
+	}
+	return sealed{keyVersion: j.KeyVersion, nonce: j.Nonce, ciphertext: j.Ciphertext}, true
+}
+
+// AsJSON turns a payload in the sealed form into the JSON form, for an event store that
+// takes only JSON; any other payload is returned as it is.
+func AsJSON(data []byte) ([]byte, error) {
+	if !IsBinary(data) {
+		return data, nil
+	}
+	s, ok := parseBinary(data)
+	if !ok {
+		return nil, errors.New("malformed sealed payload")
+	}
+	return json.Marshal(jsonSealed{Enc: "v1", KeyVersion: s.keyVersion, Nonce: s.nonce, Ciphertext: s.ciphertext})
+}
+
+// asBinary turns a payload in the JSON form into the sealed form, without a key (the
+// ciphertext is moved, not decrypted): an erased user's event stays unreadable.
+func asBinary(data []byte) ([]byte, bool) {
+	s, ok := parseJSON(data)
+	if !ok {
+		return nil, false
+	}
+	out := make([]byte, sealedHeader, sealedHeader+len(s.ciphertext))
+	out[0] = SealedForm
+	binary.BigEndian.PutUint32(out[1:5], uint32(s.keyVersion))
+	copy(out[5:], s.nonce)
+	return append(out, s.ciphertext...), true
+}
+
+// Open turns a stored payload back into plaintext in env, decrypting the sealed form in
+// place (env.Data's memory is reused: the caller must own it, as a row scanned by pgx
+// is). A payload stored in plaintext is left as it is; one whose key was destroyed
+// marks env Erased (and clears Data). Any other failure is an error: a missing key for
+// a user who was not erased is a fault, never "erased".
 func (k *Keyring) Open(ctx context.Context, env *eventlog.Envelope) error {
-	if !IsSealed(env.Data) {
+	var s sealed
+	var ok bool
+	switch {
+	case IsBinary(env.Data):
+		s, ok = parseBinary(env.Data)
+	case bytes.HasPrefix(env.Data, []byte(SealedJSONPrefix)):
+		s, ok = parseJSON(env.Data)
+	default:
 		return nil
 	}
-	s, ok := parseSealed(env.Data)
 	if !ok {
-		if err := json.Unmarshal(env.Data, &s); err != nil {
-			return fmt.Errorf("event %s: encrypted payload: %w", env.ID, err)
-		}
+		return fmt.Errorf("event %s: malformed encrypted payload", env.ID)
 	}
 	user, err := ids.Parse(env.Metadata.UserID)
 	if err != nil {
@@ -175,11 +228,11 @@ func (k *Keyring) Open(ctx context.Context, env *eventlog.Envelope) error {
 		env.Data, env.Erased = nil, true
 		return nil
 	}
-	aead, ok := keys.versions[s.KeyVersion]
+	aead, ok := keys.versions[s.keyVersion]
 	if !ok {
-		return fmt.Errorf("event %s: no data key %d for user %s", env.ID, s.KeyVersion, user)
+		return fmt.Errorf("event %s: no data key %d for user %s", env.ID, s.keyVersion, user)
 	}
-	plain, err := aead.Open(s.Ciphertext[:0], s.Nonce, s.Ciphertext, env.ID[:])
+	plain, err := aead.Open(s.ciphertext[:0], s.nonce, s.ciphertext, env.ID[:])
 	if err != nil {
 		return fmt.Errorf("event %s: decrypt: %w", env.ID, err)
 	}

@@ -20,11 +20,19 @@ type Store struct {
 // Encrypting wraps log.
 func Encrypting(log eventlog.Store, k *Keyring) *Store { return &Store{Store: log, k: k} }
 
-// Append seals every payload, then appends.
+// Append seals every payload, in the JSON form (the wrapped store takes JSON only),
+// then appends.
 func (s *Store) Append(ctx context.Context, appends ...eventlog.Append) ([]eventlog.AppendResult, error) {
 	sealed, err := s.k.SealAll(ctx, appends)
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range sealed {
+		for i := range a.Events {
+			if a.Events[i].Data, err = AsJSON(a.Events[i].Data); err != nil {
+				return nil, fmt.Errorf("append: %w", err)
+			}
+		}
 	}
 	return s.Store.Append(ctx, sealed...)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/devflow/backend/domain/eventlog"
 	"github.com/devflow/backend/domain/ids"
+	"github.com/devflow/backend/infra/datakeys"
 )
 
 // appendChannel is the LISTEN/NOTIFY channel an append signals on commit (named in
@@ -60,7 +61,9 @@ var _ eventlog.Store = (*EventStore)(nil)
 // PayloadCipher encrypts event payloads on their way into the log and decrypts them on
 // their way out (datakeys.Keyring: crypto-shredding). Every row the store writes goes
 // through it and every envelope it reads, so all readers see plaintext (or an erased
-// event) and no writer can bypass it.
+// event) and no writer can bypass it. A payload it seals comes back in the binary sealed
+// form (datakeys.IsBinary), which the store keeps in the sealed column; reading, the
+// store hands it that column's bytes in Data, which it may decrypt in place.
 type PayloadCipher interface {
 	Seal(ctx context.Context, e eventlog.EventData) ([]byte, error)
 	SealAll(ctx context.Context, appends []eventlog.Append) ([]eventlog.Append, error)
@@ -478,12 +481,20 @@ func (m *metadataJSON) encode(meta eventlog.Metadata) ([]byte, error) {
 	return m.encoded, nil
 }
 
+// sealedData is the data column of a row whose payload is in the sealed column.
+var sealedData = []byte(datakeys.SealedData)
+
+// newRow is e as stored; a payload in the sealed form (PayloadCipher) goes to the
+// sealed column.
 func newRow(stream string, version int64, e eventlog.EventData, meta []byte) row {
-	data := e.Data
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
+	r := row{id: e.ID, stream: stream, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: e.Data, meta: meta}
+	switch {
+	case datakeys.IsBinary(e.Data):
+		r.data, r.sealed = sealedData, e.Data
+	case len(e.Data) == 0:
+		r.data = json.RawMessage("{}")
 	}
-	return row{id: e.ID, stream: stream, version: version, typ: e.Type, schema: int32(e.SchemaVersion), data: data, meta: meta}
+	return r
 }
 
 func expectedOf(version int64) eventlog.Expected {
@@ -509,7 +520,7 @@ func checkExpected(streamID string, want eventlog.Expected, current int64) error
 	return &eventlog.ConflictError{StreamID: streamID, Expected: want, Actual: expectedOf(current)}
 }
 
-const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at FROM events`
+const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata, recorded_at FROM events`
 
 func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	out := make([]eventlog.Envelope, 0, capacity)
@@ -519,12 +530,13 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	// Borrowed from pgx's read buffer (valid until the next row): payloads are copied
 	// into one arena per page, and a page's runs of equal stream ids, types and metadata
 	// (the events of one request) share one copy, so a page costs a handful of
-	// allocations instead of several per event.
-	var data, meta, stream, typ pgtype.DriverBytes
+	// allocations instead of several per event. Every payload gets its own copy, so the
+	// cipher may decrypt a sealed one in place.
+	var data, sealed, meta, stream, typ pgtype.DriverBytes
 	arena := arena{blockSize: min(256<<10, capacity<<10)}
 	var lastMeta []byte
 	var lastMetadata eventlog.Metadata
-	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &stream, &version, &typ, &env.SchemaVersion, &data, &meta, &env.RecordedAt}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &stream, &version, &typ, &env.SchemaVersion, &data, &sealed, &meta, &env.RecordedAt}, func() error {
 		e := env
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
@@ -539,7 +551,12 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 		} else {
 			e.Type = string(typ)
 		}
-		e.Data = arena.copy(data)
+		// A sealed payload (in the sealed column) is read instead of data's placeholder.
+		if sealed != nil {
+			e.Data = arena.copy(sealed)
+		} else {
+			e.Data = arena.copy(data)
+		}
 		if lastMeta == nil || !bytes.Equal(meta, lastMeta) {
 			lastMetadata = eventlog.Metadata{}
 			if err := json.Unmarshal(meta, &lastMetadata); err != nil {

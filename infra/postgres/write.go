@@ -33,6 +33,7 @@ type row struct {
 	typ     string
 	schema  int32
 	data    []byte
+	sealed  []byte // nil: NULL (the payload is in data)
 	meta    []byte
 }
 
@@ -44,7 +45,7 @@ type streamLock struct {
 
 const (
 	lockSQL     = `SELECT lock_streams($1, $2)`
-	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata) FROM STDIN (FORMAT binary)`
+	copySQL     = `COPY events (event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata) FROM STDIN (FORMAT binary)`
 	completeSQL = `SELECT transaction_id, last_position FROM complete_append($1, $2)`
 	// The two function calls are prepared once per connection (pgx remembers them),
 	// so that an append does not parse and plan them again.
@@ -265,13 +266,18 @@ func appendCopyHeader(buf []byte) []byte {
 
 func appendCopyRow(buf []byte, r row) []byte {
 	be := binary.BigEndian
-	buf = be.AppendUint16(buf, 7)
+	buf = be.AppendUint16(buf, 8)
 	buf = append(be.AppendUint32(buf, 16), r.id[:]...)
 	buf = append(be.AppendUint32(buf, uint32(len(r.stream))), r.stream...)
 	buf = be.AppendUint64(be.AppendUint32(buf, 8), uint64(r.version))
 	buf = append(be.AppendUint32(buf, uint32(len(r.typ))), r.typ...)
 	buf = be.AppendUint32(be.AppendUint32(buf, 4), uint32(r.schema))
 	buf = append(be.AppendUint32(buf, uint32(len(r.data))), r.data...)
+	if r.sealed == nil {
+		buf = be.AppendUint32(buf, 0xffffffff) // NULL
+	} else {
+		buf = append(be.AppendUint32(buf, uint32(len(r.sealed))), r.sealed...)
+	}
 	return append(be.AppendUint32(buf, uint32(len(r.meta))), r.meta...)
 }
 

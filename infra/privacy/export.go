@@ -97,22 +97,29 @@ func (s *Service) Export(ctx context.Context, user ids.ID, w io.Writer, flush fu
 	})
 }
 
-// storedEvent is one of the user's events as read from the log (payload as stored).
+// storedEvent is one of the user's events as read from the log (payload as stored: in
+// plaintext, in the JSON form or in the sealed form).
 type storedEvent struct{ env eventlog.Envelope }
 
 // scanUserEvents calls fn for every event whose metadata names user, in log order, as
 // the rows arrive (one query: the log has no index by user, so it is scanned once).
 func scanUserEvents(ctx context.Context, tx pgx.Tx, user ids.ID, fn func(storedEvent) error) error {
-	rows, err := tx.Query(ctx, `SELECT event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at
+	rows, err := tx.Query(ctx, `SELECT event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata, recorded_at
 		FROM events WHERE metadata->>'user_id' = $1::text ORDER BY txid, position`, user)
 	if err != nil {
 		return err
 	}
 	var e storedEvent
 	var version int64
-	var meta []byte
-	_, err = pgx.ForEachRow(rows, []any{&e.env.ID, &e.env.StreamID, &version, &e.env.Type, &e.env.SchemaVersion, &e.env.Data, &meta, &e.env.RecordedAt}, func() error {
+	var data, sealed, meta []byte
+	_, err = pgx.ForEachRow(rows, []any{&e.env.ID, &e.env.StreamID, &version, &e.env.Type, &e.env.SchemaVersion, &data, &sealed, &meta, &e.env.RecordedAt}, func() error {
 		e.env.StreamVersion = uint64(version)
+		// The sealed column holds the payload when it is set (pgx scans into fresh
+		// slices: Open may decrypt in place).
+		e.env.Data = data
+		if sealed != nil {
+			e.env.Data = sealed
+		}
 		e.env.Metadata = eventlog.Metadata{}
 		e.env.Erased = false
 		if err := json.Unmarshal(meta, &e.env.Metadata); err != nil {

@@ -47,19 +47,27 @@ func (s *Service) Verify(ctx context.Context, user ids.ID) (Report, error) {
 		if keys > 0 {
 			r.Problems = append(r.Problems, fmt.Sprintf("%d data keys remain: the log's payloads of this user can be decrypted", keys))
 		}
-		// Plaintext: a payload of theirs not encrypted, or any clear payload naming them.
-		var plain, naming int64
+		// Plaintext: a payload of theirs in neither encrypted form, a clear payload (or
+		// sealed bytes) naming them, or a sealed row of theirs that is not what sealing
+		// writes (a payload left in data, bytes not in the sealed form).
+		var plain, naming, malformed int64
 		if err := tx.QueryRow(ctx, `SELECT
-			count(*) FILTER (WHERE metadata->>'user_id' = $1::text AND event_type <> $2 AND left(data::text, $4) <> $3),
-			count(*) FILTER (WHERE event_type <> $2 AND left(data::text, $4) <> $3 AND strpos(data::text, $1::text) > 0)
-			FROM events`, user, accounts.TypeUserErased, datakeys.SealedPrefix, len(datakeys.SealedPrefix)).Scan(&plain, &naming); err != nil {
+			count(*) FILTER (WHERE metadata->>'user_id' = $1::text AND event_type <> $2 AND sealed IS NULL AND left(data::text, $4) <> $3),
+			count(*) FILTER (WHERE event_type <> $2 AND (left(data::text, $4) <> $3 AND data::text <> $5 AND strpos(data::text, $1::text) > 0
+				OR position(convert_to($1::text, 'UTF8') IN sealed) > 0)),
+			count(*) FILTER (WHERE metadata->>'user_id' = $1::text AND sealed IS NOT NULL AND (data::text <> $5 OR substring(sealed FOR 1) <> $6))
+			FROM events`, user, accounts.TypeUserErased, datakeys.SealedJSONPrefix, len(datakeys.SealedJSONPrefix),
+			datakeys.SealedData, []byte{datakeys.SealedForm}).Scan(&plain, &naming, &malformed); err != nil {
 			return err
 		}
 		if plain > 0 {
 			r.Problems = append(r.Problems, fmt.Sprintf("%d events of this user are stored in plaintext in the log", plain))
 		}
 		if naming > 0 {
-			r.Problems = append(r.Problems, fmt.Sprintf("%d plaintext events in the log name this user", naming))
+			r.Problems = append(r.Problems, fmt.Sprintf("%d events in the log name this user in clear", naming))
+		}
+		if malformed > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%d events of this user in the sealed column are not in the sealed form", malformed))
 		}
 		if s.keyring != nil && keys == 0 {
 			if n, err := s.decryptable(ctx, tx, user); err != nil {
