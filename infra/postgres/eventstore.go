@@ -65,7 +65,6 @@ var _ eventlog.Store = (*EventStore)(nil)
 // form (datakeys.IsBinary), which the store keeps in the sealed column; reading, the
 // store hands it that column's bytes in Data, which it may decrypt in place.
 type PayloadCipher interface {
-	Seal(ctx context.Context, e eventlog.EventData) ([]byte, error)
 	SealAll(ctx context.Context, appends []eventlog.Append) ([]eventlog.Append, error)
 	OpenAll(ctx context.Context, events []eventlog.Envelope) error
 }
@@ -150,67 +149,6 @@ func (s *EventStore) AppendWith(ctx context.Context, extra func(*pgx.Batch), app
 		return nil, err
 	}
 	return s.committed(p, pos), nil
-}
-
-// AppendProduced appends to one stream the events produce yields, in one round trip
-// whose first rows go out while produce is still making the next ones. It applies when
-// the stream's version is known without asking (see assume); otherwise it returns
-// ok=false at once, without running produce. It also returns ok=false, with nothing
-// written, when that version turns out stale or an event is stored already: the caller
-// then appends the events the usual way. An error produce yields stops the append with
-// nothing written and is returned as it is.
-func (s *EventStore) AppendProduced(ctx context.Context, streamID string, expected eventlog.Expected, produce iter.Seq2[eventlog.EventData, error]) (eventlog.AppendResult, bool, error) {
-	initial, known := s.assumeVersion(streamID, expected)
-	if streamID == "" || !known {
-		return eventlog.AppendResult{}, false, nil
-	}
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return eventlog.AppendResult{}, false, fmt.Errorf("append: %w", err)
-	}
-	defer conn.Release()
-	version, events := initial, 0
-	seen := map[ids.ID]bool{}
-	var metaOf metadataJSON
-	rows := func(yield func(row, error) bool) {
-		for e, err := range produce {
-			if err != nil {
-				yield(row{}, err)
-				return
-			}
-			events++
-			if seen[e.ID] {
-				continue // a repeat within the call
-			}
-			seen[e.ID] = true
-			if s.payloads != nil {
-				if e.Data, err = s.payloads.Seal(ctx, e); err != nil {
-					yield(row{}, err)
-					return
-				}
-			}
-			meta, err := metaOf.encode(e.Metadata)
-			version++
-			if !yield(newRow(streamID, version, e, meta), err) {
-				return
-			}
-		}
-	}
-	pos, err := write(ctx, conn.Conn(), []streamLock{{stream: streamID, version: initial}}, rows, false)
-	switch {
-	case isStaleVersion(err) || isDuplicateEventID(err):
-		s.versions.forget(streamID)
-		return eventlog.AppendResult{}, false, nil
-	case err != nil:
-		return eventlog.AppendResult{}, false, err
-	}
-	s.versions.remember(streamID, version)
-	appended := int(version - initial)
-	r := eventlog.AppendResult{StreamID: streamID, Appended: appended, Duplicates: events - appended, NextExpected: expectedOf(version)}
-	if appended > 0 {
-		r.Position = pos
-	}
-	return r, true, nil
 }
 
 func isDuplicateEventID(err error) bool {
