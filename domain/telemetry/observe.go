@@ -20,6 +20,11 @@ type Observation struct {
 	// its metrics.is_rapid_context_switching flag (the boolean true only).
 	SwitchTo []byte
 	Rapid    bool
+	// Workspace is file.workspace (the folder holding the file) when the event names
+	// one, else the event's workspace; Language is file.language, or to.language of an
+	// editor_switch (each nil when empty).
+	Workspace []byte
+	Language  []byte
 }
 
 // ErrNotClientEvent is returned by Observe for payloads that are not stored client
@@ -42,6 +47,9 @@ type Observer struct {
 	to      []byte // an unescaped to.file
 	stamp   []byte // an unescaped timestamp
 	stampOK bool
+	// Unescaped workspace, file.workspace and language.
+	workspace, fileWorkspace, language []byte
+	hasWorkspace, hasFileWorkspace     bool
 }
 
 // Observe reads a stored client event (the payload written by AppendRecorded) of log
@@ -59,7 +67,7 @@ func (r *Observer) Observe(eventType string, data []byte, o *Observation) error 
 		if string(key) != "event" {
 			return false, nil
 		}
-		*o, r.stampOK = Observation{}, false
+		*o, r.stampOK, r.hasWorkspace, r.hasFileWorkspace = Observation{}, false, false, false
 		if event = s.object(); !event {
 			return false, nil
 		}
@@ -76,6 +84,12 @@ func (r *Observer) Observe(eventType string, data []byte, o *Observation) error 
 		return err
 	}
 	o.Time = t
+	switch {
+	case r.hasFileWorkspace:
+		o.Workspace = r.fileWorkspace
+	case r.hasWorkspace:
+		o.Workspace = r.workspace
+	}
 	if eventType == TypeTextChanged {
 		o.Text.FileLines, o.Text.HasFileLines = o.Lines, o.HasLines
 	}
@@ -91,8 +105,13 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 			raw, ok, err := s.stringValue()
 			r.stamp, r.stampOK = unescapeInto(r.stamp, raw), ok
 			return ok, err
+		case string(key) == "workspace":
+			raw, ok, err := s.stringValue()
+			r.workspace = unescapeInto(r.workspace, raw)
+			r.hasWorkspace = ok && len(r.workspace) > 0
+			return ok, err
 		case string(key) == "file" && (eventType == TypeTextChanged || eventType == TypeFileSaved):
-			o.File, o.Lines, o.HasLines = nil, 0, false
+			o.File, o.Lines, o.HasLines, o.Language, r.hasFileWorkspace = nil, 0, false, nil, false
 			readObject = r.fileOf
 		case string(key) == "metrics" && eventType == TypeTextChanged:
 			o.Text = TextChange{}
@@ -101,7 +120,7 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 			o.Rapid = false
 			readObject = r.rapid
 		case string(key) == "to" && eventType == TypeEditorSwitched:
-			o.SwitchTo = nil
+			o.SwitchTo, o.Language = nil, nil
 			readObject = r.switchTo
 		}
 		if readObject == nil || !s.object() {
@@ -114,6 +133,13 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 func (r *Observer) fileOf(s *skim, o *Observation) error {
 	return s.members(&r.key, func(key []byte) (bool, error) {
 		switch string(key) {
+		case "workspace":
+			raw, ok, err := s.stringValue()
+			r.fileWorkspace = unescapeInto(r.fileWorkspace, raw)
+			r.hasFileWorkspace = ok && len(r.fileWorkspace) > 0
+			return ok, err
+		case "language":
+			return r.readLanguage(s, o)
 		case "path":
 			raw, ok, err := s.stringValue()
 			r.file = unescapeInto(r.file, raw)
@@ -217,8 +243,23 @@ func (r *Observer) rapid(s *skim, o *Observation) error {
 	})
 }
 
+// readLanguage reads the language string s is at into o.Language (nil when empty or
+// not a string).
+func (r *Observer) readLanguage(s *skim, o *Observation) (bool, error) {
+	raw, ok, err := s.stringValue()
+	r.language = unescapeInto(r.language, raw)
+	o.Language = nil
+	if ok && len(r.language) > 0 {
+		o.Language = r.language
+	}
+	return ok, err
+}
+
 func (r *Observer) switchTo(s *skim, o *Observation) error {
 	return s.members(&r.key, func(key []byte) (bool, error) {
+		if string(key) == "language" {
+			return r.readLanguage(s, o)
+		}
 		if string(key) != "file" {
 			return false, nil
 		}

@@ -29,12 +29,26 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 		return o, err
 	}
 	o.Time = t
+	nonEmpty := func(v Value) []byte {
+		if !v.Is(KindString) {
+			return nil
+		}
+		if s := v.StrBytes(nil); len(s) > 0 {
+			return s
+		}
+		return nil
+	}
+	o.Workspace = nonEmpty(ev.Get("workspace"))
 	switch eventType {
 	case TypeTextChanged, TypeFileSaved:
 		f := ev.Get("file")
 		if p := f.Get("path"); p.Is(KindString) {
 			o.File = p.StrBytes(nil)
 		}
+		if w := nonEmpty(f.Get("workspace")); w != nil {
+			o.Workspace = w
+		}
+		o.Language = nonEmpty(f.Get("language"))
 		if l := f.Get("lines"); l.Is(KindNumber) {
 			o.Lines, _ = l.Int()
 			o.HasLines = true
@@ -64,6 +78,7 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 				o.SwitchTo = s
 			}
 		}
+		o.Language = nonEmpty(ev.Get("to").Get("language"))
 		o.Rapid = ev.Get("metrics").Get("is_rapid_context_switching").Is(KindTrue)
 	}
 	return o, nil
@@ -85,6 +100,9 @@ var observeSeeds = []string{
 	`{"machine_timestamp":"2026-11-27T10:15:02.118Z"}`,
 	`[{"event":{"timestamp":"2026-12-03T15:38:18Z"}}]`,
 	`"event"`,
+	// the WakaTime reads' members: a file's own workspace wins over the event's unless empty
+	`{"event":{"workspace":"shop","timestamp":"2026-12-03T15:38:18Z","file":{"path":"a","workspace":"lib","language":"go","workspace":""},"to":{"file":"b","language":"rust","language":1},"workspace":"sh\u006fp2"}}`,
+	`{"event":{"timestamp":"2026-12-03T15:38:18Z","workspace":7,"file":{"workspace":"inner","language":""},"to":{"language":"ts"}}}`,
 }
 
 var observeTypes = []string{TypeTextChanged, TypeFileSaved, TypeEditorSwitched, "debug_start"}
