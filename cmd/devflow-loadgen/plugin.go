@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -107,10 +108,12 @@ func newPlugin(seed uint64, i int, start time.Time) *plugin {
 }
 
 // gap is the time to the next heartbeat: mostly typing and switching, now and then a
-// pause, rarely a break over the keystroke timeout.
+// pause, rarely a break over the keystroke timeout. Heartbeats come closer than
+// wakatime-cli's (which sends one per file and 2 minutes unless the file changes or is
+// saved), so that a flat-out run of a minute stays within HEARTBEAT_MAX_AGE.
 func (p *plugin) gap() time.Duration {
-	return mixedGap(p.rng, 0.002, gapRange{16 * time.Minute, 45 * time.Minute},
-		0.048, gapRange{60 * time.Second, 120 * time.Second}, gapRange{time.Second, 14 * time.Second})
+	return mixedGap(p.rng, 0.001, gapRange{16 * time.Minute, 45 * time.Minute},
+		0.02, gapRange{20 * time.Second, 100 * time.Second}, gapRange{500 * time.Millisecond, 2500 * time.Millisecond})
 }
 
 // next is the plugin's next heartbeat.
@@ -165,8 +168,16 @@ func (p *plugin) batch(n int) []wakaHeartbeat {
 // basicAuth is the Authorization header wakatime-cli sends: Basic base64(api key).
 func basicAuth(key string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(key)) }
 
-func (p *plugin) request(baseURL string, cr credential, n int, _ time.Time) (*http.Request, error) {
-	body, err := json.Marshal(p.batch(n))
+// errPastTheServersFuture stops a client whose simulated clock would reach the future
+// the server refuses (a day ahead).
+var errPastTheServersFuture = errors.New("the simulated clock reached a day ahead of now: run shorter (-duration, -events)")
+
+func (p *plugin) request(baseURL string, cr credential, n int, sentAt time.Time) (*http.Request, error) {
+	beats := p.batch(n)
+	if p.now.After(sentAt.Add(23 * time.Hour)) {
+		return nil, errPastTheServersFuture
+	}
+	body, err := json.Marshal(beats)
 	if err != nil {
 		return nil, err
 	}
@@ -211,8 +222,12 @@ func (p *plugin) stored(n int, user string, versions map[string]int64) ([][]any,
 	}
 	stream := heartbeat.StreamID(uid)
 	client := heartbeat.Client{UserAgent: p.userAgent, Machine: p.machine}
+	beats := p.batch(n)
+	if p.now.After(time.Now().Add(23 * time.Hour)) {
+		return nil, errPastTheServersFuture
+	}
 	rows := make([][]any, 0, n)
-	for _, h := range p.batch(n) {
+	for _, h := range beats {
 		raw, err := json.Marshal(h)
 		if err != nil {
 			return nil, err

@@ -215,7 +215,7 @@ func (r *runner) send(stop context.Context, c simulator, cr credential, budget *
 		}
 		req, err := c.request(r.o.baseURL, cr, n, time.Now())
 		if err != nil {
-			r.recordError("encode")
+			r.recordError(err.Error())
 			return
 		}
 		r.post(c, req, n)
