@@ -170,6 +170,16 @@ func TestEngine_SharedReadEqualsEachProjectionAlone(t *testing.T) {
 					sameRows(t, pool, table, "public", schema)
 				}
 			}
+			recomputedDurations(t, pool)
+			// The extension's activity is in the replayed heartbeats, sampled.
+			var points, clientEvents int
+			if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM heartbeats WHERE editor = 'vscode'),
+				(SELECT count(*) FROM events WHERE stream_id LIKE 'session-%' AND event_type <> 'SessionStarted')`).Scan(&points, &clientEvents); err != nil {
+				t.Fatal(err)
+			}
+			if points == 0 || points >= clientEvents/2 {
+				t.Errorf("%d activity points of %d client events", points, clientEvents)
+			}
 			cps := map[string]int64{}
 			for _, s := range must(e.Status(ctx)) {
 				cps[s.Name] = s.Ordinal
@@ -189,6 +199,77 @@ func TestEngine_SharedReadEqualsEachProjectionAlone(t *testing.T) {
 				sameRows(t, pool, table, "public", "alone_metrics")
 			}
 		})
+	}
+}
+
+// recomputedDurations fails unless heartbeat_durations, folded gap by gap with late
+// heartbeats among them, holds what recomputing every day from the stored heartbeats
+// gives (every user keeps one zone in history).
+func recomputedDurations(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	zones := map[ids.ID]*time.Location{}
+	rows, err := pool.Query(ctx, `SELECT DISTINCT h.user_id, coalesce(z.time_zone, 'UTC') FROM heartbeats h LEFT JOIN heartbeat_zones z USING (user_id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u ids.ID
+	var zone string
+	if _, err := pgx.ForEachRow(rows, []any{&u, &zone}, func() error {
+		zones[u] = must(time.LoadLocation(zone))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for user, loc := range zones {
+		rows, err := pool.Query(ctx, `SELECT time, id, entity, category, project, branch, language, editor, os, machine
+			FROM heartbeats WHERE user_id = $1 ORDER BY time, id`, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		beats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (heartbeat.Heartbeat, error) {
+			var h heartbeat.Heartbeat
+			err := r.Scan(&h.Time, &h.ID, &h.Entity, &h.Category, &h.Project, &h.Branch, &h.Language, &h.Editor, &h.OS, &h.Machine)
+			return h, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, last := heartbeat.DayOf(beats[0].Time, loc), heartbeat.DayOf(beats[len(beats)-1].Time, loc)
+		for day := first; !day.After(last); day = day.AddDate(0, 0, 1) {
+			start, end := heartbeat.Bounds(day, loc)
+			for k, micros := range heartbeat.DayTotals(beats, start, end, 15*time.Minute) {
+				want[fmt.Sprintf("%s %s %s %q", user, day.Format("2006-01-02"), k.Dimension, k.Value)] = micros
+			}
+		}
+	}
+	got := map[string]int64{}
+	rows, err = pool.Query(ctx, `SELECT user_id, day, dimension, value, micros FROM heartbeat_durations`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var day time.Time
+	var dim, value string
+	var micros int64
+	if _, err := pgx.ForEachRow(rows, []any{&u, &day, &dim, &value, &micros}, func() error {
+		got[fmt.Sprintf("%s %s %s %q", u, day.Format("2006-01-02"), dim, value)] = micros
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("durations %s: %d µs, recomputed %d", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("durations %s: %d µs, recomputed none", k, got[k])
+		}
+	}
+	if len(want) == 0 {
+		t.Error("no durations")
 	}
 }
 

@@ -83,7 +83,7 @@ func (r *runner) copyBaseline(ctx context.Context, runID string) (*baselineRepor
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range r.o.users {
-		c := r.newClient(i, start)
+		c := r.newSimulator(i, start)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -106,7 +106,7 @@ func (r *runner) copyBaseline(ctx context.Context, runID string) (*baselineRepor
 // copyWriter is one raw writer's loop, the counterpart of send: it generates each batch
 // as a client would (so both phases spend the same on generating), then copies it in a
 // transaction of its own. A batch begun before stop is finished and counted.
-func (r *runner) copyWriter(ctx, stop context.Context, pool *pgxpool.Pool, table pgx.Identifier, c *client, budget *atomic.Int64, copied *atomic.Int64) error {
+func (r *runner) copyWriter(ctx, stop context.Context, pool *pgxpool.Pool, table pgx.Identifier, c simulator, budget *atomic.Int64, copied *atomic.Int64) error {
 	user := ids.New().String() // the metadata names the caller, as the ingest's does
 	versions := map[string]int64{}
 	for stop.Err() == nil {
@@ -114,7 +114,7 @@ func (r *runner) copyWriter(ctx, stop context.Context, pool *pgxpool.Pool, table
 		if n == 0 {
 			return nil
 		}
-		rows, err := storedRows(c.flush(n, time.Now()), user, versions)
+		rows, err := c.stored(n, user, versions)
 		if err != nil {
 			return err
 		}

@@ -6,12 +6,17 @@
 // projection lag (while sending and after) and server RSS. With -baseline copy it first
 // measures the raw CopyFrom ceiling of the server's own database for the same writers,
 // batch size and duration, and reports accepted events/s as a share of it; with
-// -freshness it times how long an accepted event takes to show on the dashboard.
+// -freshness it times how long an accepted event takes to show on the dashboard. With
+// -workload heartbeats the clients are WakaTime plugins posting heartbeat arrays; with
+// -statusbar-rate it also times the plugins' status-bar read for a user with a year of
+// history.
 //
 //	devflow-loadgen --base-url http://127.0.0.1:3000/api/v1 --users 20 --batch 100 \
 //	    --rate 10000 --duration 60s --lag-url http://127.0.0.1:3000/metrics --pid 1234
 //	devflow-loadgen --users 8 --batch 100 --duration 60s --baseline copy \
 //	    --database-url "$DATABASE_URL" --lag-url http://127.0.0.1:3000/metrics --freshness
+//	devflow-loadgen --workload heartbeats --users 8 --batch 100 --duration 30s --baseline copy \
+//	    --database-url "$DATABASE_URL" --lag-url http://127.0.0.1:3000/metrics --statusbar-rate 200
 package main
 
 import (
@@ -54,6 +59,10 @@ type options struct {
 	sample      time.Duration
 	drain       time.Duration
 	seed        uint64
+	workload    string
+	// statusbarRate > 0 adds the statusbar/today read probe (statusbar.go).
+	statusbarRate float64
+	historyDays   int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -78,6 +87,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.sample, "sample-interval", time.Second, "how often to sample projection lag and RSS")
 	fs.DurationVar(&o.drain, "drain-timeout", 0, "after sending, wait up to this long for the projection lag to reach 0 and report how long it took")
 	fs.Uint64Var(&o.seed, "seed", 0, "workload seed (0: random); session ids are always fresh")
+	fs.StringVar(&o.workload, "workload", workloadExtension, "'extension': devFlow's VS Code extension (POST /telemetry); 'heartbeats': WakaTime plugins through wakatime-cli (POST /users/current/heartbeats.bulk, -batch heartbeats a request)")
+	fs.Float64Var(&o.statusbarRate, "statusbar-rate", 0, "also read GET /users/current/statusbar/today this many times a second while sending, for a user with -history-days of heartbeats imported first with '<devflow-bin> import wakapi' (needs -database-url)")
+	fs.IntVar(&o.historyDays, "history-days", 365, "days of history of the statusbar probe's user")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -111,6 +123,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-baseline %q: the one baseline is 'copy'", o.baseline)
 	case o.baseline != "" && o.databaseURL == "":
 		return o, errors.New("-baseline copy needs -database-url, the server's own database")
+	case o.workload != workloadExtension && o.workload != workloadHeartbeats:
+		return o, fmt.Errorf("-workload %q: want %q or %q", o.workload, workloadExtension, workloadHeartbeats)
+	case o.statusbarRate < 0 || o.historyDays < 1:
+		return o, errors.New("-statusbar-rate must not be negative and -history-days must be at least 1")
+	case o.statusbarRate > 0 && o.databaseURL == "":
+		return o, errors.New("-statusbar-rate needs -database-url: the probe's history is imported with '<devflow-bin> import wakapi'")
 	case o.baseline != "" && o.rate > 0:
 		return o, errors.New("-baseline measures a ceiling: run flat out, without -rate")
 	}

@@ -18,6 +18,7 @@ type report struct {
 	AcceptedToRaw     *float64         `json:"accepted_to_raw_ratio,omitempty"`
 	Baseline          *baselineReport  `json:"baseline,omitempty"`
 	BaseURL           string           `json:"base_url"`
+	Workload          string           `json:"workload"` // with "heartbeats", events are heartbeats
 	Users             int              `json:"users"`
 	BatchSize         int              `json:"batch_size"`
 	TargetRate        float64          `json:"target_events_per_second"` // 0: flat out
@@ -33,6 +34,7 @@ type report struct {
 	Lag               *lagReport       `json:"projection_lag,omitempty"`
 	Freshness         *freshnessReport `json:"read_after_write,omitempty"`
 	RSS               *rssReport       `json:"server_rss_bytes,omitempty"`
+	StatusBar         *statusBarReport `json:"statusbar,omitempty"`
 }
 
 type percentiles struct {
@@ -123,7 +125,7 @@ func (r *runner) report(elapsed time.Duration, obs *observer, drained time.Durat
 	r.mu.Unlock()
 
 	rep := &report{
-		BaseURL: r.o.baseURL, Users: r.o.users, BatchSize: r.o.batch, TargetRate: r.o.rate,
+		BaseURL: r.o.baseURL, Workload: r.o.workload, Users: r.o.users, BatchSize: r.o.batch, TargetRate: r.o.rate,
 		ElapsedSeconds: elapsed.Seconds(),
 		Requests:       r.requests.Load(), EventsSent: r.sent.Load(),
 		EventsAccepted: r.accepted.Load(), EventsDuplicate: r.duplicates.Load(), EventsRejected: r.rejected.Load(),
@@ -186,7 +188,7 @@ func (rep *report) writeTable(w io.Writer) error {
 	if rep.AcceptedToRaw != nil {
 		row("accepted / raw CopyFrom", "%.2f (%.0f / %.0f events/s)", *rep.AcceptedToRaw, rep.AcceptedPerSecond, rep.Baseline.EventsPerSecond)
 	}
-	row("target", "%s, %d users, batches of %d, %s", rep.BaseURL, rep.Users, rep.BatchSize, target)
+	row("target", "%s, %s workload, %d users, batches of %d, %s", rep.BaseURL, rep.Workload, rep.Users, rep.BatchSize, target)
 	if b := rep.Baseline; b != nil {
 		row("baseline: raw CopyFrom", "%.0f events/s (%d events by %d writers in %.1f s, one transaction per batch)",
 			b.EventsPerSecond, b.EventsCopied, b.Writers, b.ElapsedSeconds)
@@ -240,6 +242,13 @@ func (rep *report) writeTable(w io.Writer) error {
 		}
 		if f.Errors > 0 {
 			row("freshness probe errors", "%d (last: %s)", f.Errors, f.LastError)
+		}
+	}
+	if s := rep.StatusBar; s != nil {
+		row("statusbar/today p50/p99/max", "%.1f / %.1f / %.1f ms (%d reads at %.0f/s; history %d days, %d heartbeats, seeded in %.1f s; today %.0f s)",
+			s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max, s.Requests, s.Rate, s.HistoryDays, s.HistoryHeartbeats, s.SeedSeconds, s.TodaySeconds)
+		if len(s.Errors) > 0 {
+			row("statusbar errors", "%v", s.Errors)
 		}
 	}
 	if s := rep.RSS; s != nil {

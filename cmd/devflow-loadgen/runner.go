@@ -89,6 +89,12 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 		}
 		probe = newProber(r, cr)
 	}
+	var bar *statusBarProbe
+	if r.o.statusbarRate > 0 {
+		if bar, err = r.newStatusBarProbe(ctx, runID); err != nil {
+			return nil, err
+		}
+	}
 	var base *baselineReport
 	if r.o.baseline != "" {
 		if base, err = r.copyBaseline(ctx, runID); err != nil {
@@ -111,6 +117,14 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 		}
 	}()
 
+	barDone := make(chan struct{})
+	go func() {
+		defer close(barDone)
+		if bar != nil {
+			bar.run(stop)
+		}
+	}()
+
 	var pace *pacer
 	if r.o.rate > 0 {
 		pace = newPacer(r.o.rate)
@@ -120,7 +134,7 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	progressDone := r.progress(stop, start, obs)
 	var wg sync.WaitGroup
 	for i, cr := range creds {
-		c := r.newClient(i, start)
+		c := r.newSimulator(i, start)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -138,6 +152,7 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	if r.o.drain > 0 && r.lag != nil {
 		drained, drainOK = r.waitDrained(ctx, r.o.drain)
 	}
+	<-barDone
 	<-probeDone // its last probes wait for the projections as the drain does
 	stopObs()
 	<-obsDone
@@ -146,6 +161,9 @@ func (r *runner) run(ctx context.Context) (*report, error) {
 	rep.setBaseline(base)
 	if probe != nil {
 		rep.Freshness = probe.report()
+	}
+	if bar != nil {
+		rep.StatusBar = bar.report()
 	}
 	return rep, nil
 }
@@ -186,7 +204,7 @@ func (r *runner) take(budget *atomic.Int64) int {
 }
 
 // send is one client's loop: it ends when stop is done or the event budget is spent.
-func (r *runner) send(stop context.Context, c *client, cr credential, budget *atomic.Int64, pace *pacer) {
+func (r *runner) send(stop context.Context, c simulator, cr credential, budget *atomic.Int64, pace *pacer) {
 	for stop.Err() == nil {
 		n := r.take(budget)
 		if n == 0 {
@@ -195,31 +213,16 @@ func (r *runner) send(stop context.Context, c *client, cr credential, budget *at
 		if pace != nil && !pace.wait(stop, n) {
 			return
 		}
-		body, err := c.batch(n, time.Now())
+		req, err := c.request(r.o.baseURL, cr, n, time.Now())
 		if err != nil {
-			r.recordError("encode")
+			r.recordError(err.Error())
 			return
 		}
-		r.post(cr, body, n)
+		r.post(c, req, n)
 	}
 }
 
-// telemetryReply is the 202 body; counters are pointers so an implementation that omits
-// them is recognised (then every event of a 2xx request counts as accepted).
-type telemetryReply struct {
-	Accepted   *int64 `json:"accepted_count"`
-	Duplicates *int64 `json:"duplicate_count"`
-	Rejected   *int64 `json:"rejected_count"`
-}
-
-func (r *runner) post(cr credential, body []byte, n int) {
-	req, err := http.NewRequest(http.MethodPost, r.o.baseURL+"/telemetry", bytes.NewReader(body))
-	if err != nil {
-		r.recordError("request")
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+cr.token)
+func (r *runner) post(c simulator, req *http.Request, n int) {
 	r.sent.Add(int64(n))
 	began := time.Now()
 	resp, err := r.http.Do(req)
@@ -239,19 +242,10 @@ func (r *runner) post(cr credential, body []byte, n int) {
 		return
 	}
 	r.record(took, "")
-	var reply telemetryReply
-	_ = json.Unmarshal(raw, &reply) // a 2xx without our counters still counts below
-	accepted := int64(n)
-	if reply.Accepted != nil {
-		accepted = *reply.Accepted
-	}
+	accepted, duplicates, rejected := c.tally(raw, n)
 	r.accepted.Add(accepted)
-	if reply.Duplicates != nil {
-		r.duplicates.Add(*reply.Duplicates)
-	}
-	if reply.Rejected != nil {
-		r.rejected.Add(*reply.Rejected)
-	}
+	r.duplicates.Add(duplicates)
+	r.rejected.Add(rejected)
 }
 
 // record notes one answered (or failed) request; failure is "" for a 2xx.

@@ -268,14 +268,35 @@ func (c *client) next() event {
 // gap is the time before the next event: mostly typing cadence, sometimes a pause, and
 // rarely a break long enough to rotate the session.
 func (c *client) gap() time.Duration {
-	switch r := c.rng.Float64(); {
-	case r < 0.0005:
-		return time.Duration(31+c.rng.IntN(90)) * time.Minute
-	case r < 0.02:
-		return time.Duration(5+c.rng.IntN(400)) * time.Second
-	default:
-		return time.Duration(60+c.rng.IntN(340)) * time.Millisecond
+	return mixedGap(c.rng, 0.0005, gapRange{31 * time.Minute, 90 * time.Minute},
+		0.02, gapRange{5 * time.Second, 400 * time.Second}, gapRange{60 * time.Millisecond, 340 * time.Millisecond})
+}
+
+// gapRange is the durations [from, from+spread) in whole units of spread's unit.
+type gapRange struct{ from, spread time.Duration }
+
+// mixedGap draws a gap: from rare with probability pRare, from occasional with
+// probability pOccasional, else from usual.
+func mixedGap(rng *rand.Rand, pRare float64, rare gapRange, pOccasional float64, occasional, usual gapRange) time.Duration {
+	g := usual
+	switch r := rng.Float64(); {
+	case r < pRare:
+		g = rare
+	case r < pRare+pOccasional:
+		g = occasional
 	}
+	unit := unitOf(g.spread)
+	return g.from + time.Duration(rng.IntN(int(g.spread/unit)))*unit
+}
+
+// unitOf is the largest of minute, second and millisecond that divides d.
+func unitOf(d time.Duration) time.Duration {
+	for _, u := range []time.Duration{time.Minute, time.Second} {
+		if d%u == 0 {
+			return u
+		}
+	}
+	return time.Millisecond
 }
 
 func (c *client) file() *simFile { return c.files[c.active] }

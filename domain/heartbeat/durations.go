@@ -55,34 +55,68 @@ type Key struct {
 	Value     string
 }
 
-// DayTotals computes the seconds of the local day [start, end) per dimension value
+// Counted is how much of the gap between consecutive heartbeats at a and b (a before b)
+// is coding time: all of it when it is under timeout, none of it otherwise.
+func Counted(a, b time.Time, timeout time.Duration) bool {
+	gap := b.Sub(a)
+	return gap > 0 && gap < timeout
+}
+
+// Gap adds the counted gap [from, to) of heartbeat a to totals, per local day in loc
+// that it overlaps (a gap across midnight counts its part before midnight on one day and
+// the rest on the next), in microseconds: whole numbers add up to the same sum in any
+// order, so a day folded gap by gap equals the day recomputed (DayTotals). Heartbeat
+// times are whole microseconds.
+func Gap(totals map[Day]map[Key]int64, a *Heartbeat, to time.Time, loc *time.Location) {
+	for day := DayOf(a.Time, loc); ; day = day.AddDate(0, 0, 1) {
+		start, end := Bounds(day, loc)
+		if !start.Before(to) {
+			return
+		}
+		if micros := overlap(a.Time, to, start, end); micros > 0 {
+			t := totals[day]
+			if t == nil {
+				t = map[Key]int64{}
+				totals[day] = t
+			}
+			a.add(t, micros)
+		}
+	}
+}
+
+// add counts micros for the grand total and each of h's dimension values.
+func (h *Heartbeat) add(totals map[Key]int64, micros int64) {
+	totals[Key{Total, ""}] += micros
+	for _, d := range Dimensions {
+		totals[Key{d, h.Value(d)}] += micros
+	}
+}
+
+// overlap is the microseconds [from, to) has in [start, end).
+func overlap(from, to, start, end time.Time) int64 {
+	if from.Before(start) {
+		from = start
+	}
+	if to.After(end) {
+		to = end
+	}
+	return to.Sub(from).Microseconds()
+}
+
+// DayTotals computes the microseconds of the local day [start, end) per dimension value
 // (and the grand total under Key{Total, ""}) the WakaTime way: between two consecutive
 // heartbeats closer than timeout, the gap counts, for the earlier heartbeat's project,
-// language and so on. beats must be sorted by time. Heartbeats of all the user's
-// machines are one sequence, so two editors open at once never count twice; a gap
-// across midnight counts its part before midnight on one day and the rest on the next.
-func DayTotals(beats []Heartbeat, start, end time.Time, timeout time.Duration) map[Key]float64 {
-	totals := map[Key]float64{}
+// language and so on. beats must be sorted by time (then id). Heartbeats of all the
+// user's machines are one sequence, so two editors open at once never count twice.
+func DayTotals(beats []Heartbeat, start, end time.Time, timeout time.Duration) map[Key]int64 {
+	totals := map[Key]int64{}
 	for i := 0; i+1 < len(beats); i++ {
 		a, b := &beats[i], &beats[i+1]
-		gap := b.Time.Sub(a.Time)
-		if gap <= 0 || gap >= timeout {
+		if !Counted(a.Time, b.Time, timeout) {
 			continue
 		}
-		from, to := a.Time, b.Time
-		if from.Before(start) {
-			from = start
-		}
-		if to.After(end) {
-			to = end
-		}
-		if !from.Before(to) {
-			continue
-		}
-		seconds := to.Sub(from).Seconds()
-		totals[Key{Total, ""}] += seconds
-		for _, d := range Dimensions {
-			totals[Key{d, a.Value(d)}] += seconds
+		if micros := overlap(a.Time, b.Time, start, end); micros > 0 {
+			a.add(totals, micros)
 		}
 	}
 	return totals

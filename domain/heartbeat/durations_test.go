@@ -1,6 +1,8 @@
 package heartbeat
 
 import (
+	"maps"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -36,7 +38,10 @@ func TestDayTotals(t *testing.T) {
 		{"no heartbeats", nil, 0, map[string]float64{}},
 	}
 	for _, c := range cases {
-		got := DayTotals(c.beats, start, end, timeout)
+		got := map[Key]float64{}
+		for k, micros := range DayTotals(c.beats, start, end, timeout) {
+			got[k] = float64(micros) / 1e6
+		}
 		if got[Key{Total, ""}] != c.total {
 			t.Errorf("%s: total %v, want %v", c.name, got[Key{Total, ""}], c.total)
 		}
@@ -67,5 +72,39 @@ func TestAffectedDays(t *testing.T) {
 	}
 	if got := AffectedDays(late.Add(-12*time.Hour), time.UTC, 15*time.Minute); len(got) != 1 {
 		t.Errorf("noon: %v", got)
+	}
+}
+
+// TestGap_FoldedGapByGapEqualsTheDayRecomputed: adding each counted gap as its
+// heartbeat arrives gives, to the microsecond, the rows DayTotals computes from the
+// whole sequence, across midnight and on a 23-hour day.
+func TestGap_FoldedGapByGapEqualsTheDayRecomputed(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	timeout := 15 * time.Minute
+	rng := rand.New(rand.NewPCG(7, 7))
+	at := time.Date(2026, 3, 28, 20, 0, 0, 0, berlin)
+	var beats []Heartbeat
+	for range 2000 {
+		at = at.Add(time.Duration(rng.IntN(20*60_000_000)) * time.Microsecond)
+		beats = append(beats, Heartbeat{Time: at.UTC(), Project: []string{"a", "b", ""}[rng.IntN(3)],
+			Machine: []string{"m1", "m2"}[rng.IntN(2)], Entity: "f", Category: "coding"})
+	}
+	folded := map[Day]map[Key]int64{}
+	for i := 1; i < len(beats); i++ {
+		if Counted(beats[i-1].Time, beats[i].Time, timeout) {
+			Gap(folded, &beats[i-1], beats[i].Time, berlin)
+		}
+	}
+	if len(folded) < 3 {
+		t.Fatalf("the sequence covers %d days", len(folded))
+	}
+	for day, got := range folded {
+		start, end := Bounds(day, berlin)
+		if want := DayTotals(beats, start, end, timeout); !maps.Equal(got, want) {
+			t.Errorf("%s: folded %v, recomputed %v", day.Format("2006-01-02"), got, want)
+		}
 	}
 }

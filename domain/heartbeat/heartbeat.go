@@ -2,7 +2,8 @@
 // plugin sends through wakatime-cli. It validates a heartbeat, derives its id from the
 // user and its content (a resend is a duplicate, as telemetry's decision D16), parses
 // the editor, operating system and plugin from the wakatime-cli User-Agent, and turns
-// heartbeats into durations the WakaTime way. It is pure Go: no I/O.
+// heartbeats into durations the WakaTime way; the devFlow extension's client events
+// count as sampled activity heartbeats (Activity). It is pure Go: no I/O.
 //
 // Each heartbeat is one HeartbeatRecorded event in its user's stream
 // "heartbeats-<user uuid>": the heartbeat object is kept whole (unknown fields too),

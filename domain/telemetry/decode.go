@@ -22,15 +22,19 @@ type ClientEvent struct {
 	// its metrics.is_rapid_context_switching flag (the boolean true only).
 	SwitchTo string
 	Rapid    bool
+	// Workspace is the folder holding the event's file when the event names one, else
+	// the event's workspace; Language is the VS Code language id of its file.
+	Workspace string
+	Language  string
 }
 
 // ClientDecoder decodes stored client events. It keeps parse scratch space and the
-// strings of the paths it has seen, so a batch's repeated paths share one string; it is
-// not safe for concurrent use.
+// strings (paths, workspaces, languages) it has seen, so a batch's repeated ones share
+// one string; it is not safe for concurrent use.
 type ClientDecoder struct {
-	r     Observer
-	o     Observation
-	paths map[string]string
+	r    Observer
+	o    Observation
+	seen map[string]string
 }
 
 // Decode reads the payload of a stored client event of log type eventType and schema
@@ -44,23 +48,23 @@ func (d *ClientDecoder) Decode(eventType string, schemaVersion int, data []byte)
 		return ClientEvent{}, err
 	}
 	return ClientEvent{Type: eventType, Time: o.Time, File: d.intern(o.File), Lines: o.Lines, HasLines: o.HasLines,
-		Text: o.Text, SwitchTo: d.intern(o.SwitchTo), Rapid: o.Rapid}, nil
+		Text: o.Text, SwitchTo: d.intern(o.SwitchTo), Rapid: o.Rapid, Workspace: d.intern(o.Workspace), Language: d.intern(o.Language)}, nil
 }
 
-// Forget drops the remembered paths (call it between batches to bound memory).
-func (d *ClientDecoder) Forget() { clear(d.paths) }
+// Forget drops the remembered strings (call it between batches to bound memory).
+func (d *ClientDecoder) Forget() { clear(d.seen) }
 
 func (d *ClientDecoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if s, ok := d.paths[string(b)]; ok {
+	if s, ok := d.seen[string(b)]; ok {
 		return s
 	}
-	if d.paths == nil {
-		d.paths = map[string]string{}
+	if d.seen == nil {
+		d.seen = map[string]string{}
 	}
 	s := string(b)
-	d.paths[s] = s
+	d.seen[s] = s
 	return s
 }

@@ -59,7 +59,7 @@ type Totals map[heartbeat.Key]float64
 
 // Days returns the totals of each day from first to last (both included) that has any.
 func (q *Queries) Days(ctx context.Context, user ids.ID, first, last heartbeat.Day) (map[heartbeat.Day]Totals, error) {
-	rows, err := q.pool.Query(ctx, `SELECT day, dimension, value, seconds FROM heartbeat_durations
+	rows, err := q.pool.Query(ctx, `SELECT day, dimension, value, micros FROM heartbeat_durations
 		WHERE user_id = $1 AND day BETWEEN $2 AND $3`, user, first, last)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeats: days: %w", err)
@@ -67,14 +67,14 @@ func (q *Queries) Days(ctx context.Context, user ids.ID, first, last heartbeat.D
 	out := map[heartbeat.Day]Totals{}
 	var day time.Time
 	var dim, value string
-	var seconds float64
-	_, err = pgx.ForEachRow(rows, []any{&day, &dim, &value, &seconds}, func() error {
+	var micros int64
+	_, err = pgx.ForEachRow(rows, []any{&day, &dim, &value, &micros}, func() error {
 		t := out[day]
 		if t == nil {
 			t = Totals{}
 			out[day] = t
 		}
-		t[heartbeat.Key{Dimension: heartbeat.Dimension(dim), Value: value}] += seconds
+		t[heartbeat.Key{Dimension: heartbeat.Dimension(dim), Value: value}] += float64(micros) / 1e6
 		return nil
 	})
 	if err != nil {
@@ -93,8 +93,10 @@ type AllTime struct {
 func (q *Queries) AllTime(ctx context.Context, user ids.ID) (AllTime, error) {
 	var a AllTime
 	var first, last *time.Time
-	err := q.pool.QueryRow(ctx, `SELECT coalesce(sum(seconds), 0), min(day), max(day) FROM heartbeat_durations
-		WHERE user_id = $1 AND dimension = 'total'`, user).Scan(&a.Seconds, &first, &last)
+	var micros int64
+	err := q.pool.QueryRow(ctx, `SELECT coalesce(sum(micros), 0)::bigint, min(day), max(day) FROM heartbeat_durations
+		WHERE user_id = $1 AND dimension = 'total'`, user).Scan(&micros, &first, &last)
+	a.Seconds = float64(micros) / 1e6
 	if err != nil {
 		return AllTime{}, fmt.Errorf("heartbeats: all time: %w", err)
 	}
