@@ -43,14 +43,13 @@ type Observer struct {
 	skim  skim
 	token Doc    // one scalar at a time, decoded by Doc's own rules
 	key   []byte // an unescaped key
-	file  []byte // an unescaped file.path
-	to    []byte // an unescaped to.file
-	lang  []byte // an unescaped file.language or to.language
-	// the event's workspace and its file's, unescaped: the file's wins when not empty
-	workspace, fileWorkspace       []byte
-	hasWorkspace, hasFileWorkspace bool
-	stamp                          []byte // an unescaped timestamp
-	stampOK                        bool
+	// The strings read so far, in the payload or (when escaped) in buf; the event's
+	// workspace and its file's are kept apart because the file's wins when not empty.
+	stamp, workspace, fileWorkspace         []byte
+	stampOK, hasWorkspace, hasFileWorkspace bool
+	// Scratch space for unescaped strings, one per string kept at once. The payload
+	// itself is never written to.
+	buf struct{ stamp, workspace, fileWorkspace, file, to, lang []byte }
 }
 
 // Observe reads a stored client event (the payload written by AppendRecorded) of log
@@ -104,11 +103,11 @@ func (r *Observer) event(s *skim, eventType string, o *Observation) error {
 		switch {
 		case string(key) == "timestamp":
 			raw, ok, err := s.stringValue()
-			r.stamp, r.stampOK = unescapeInto(r.stamp, raw), ok
+			r.stamp, r.stampOK = unescapeInto(&r.buf.stamp, raw), ok
 			return ok, err
 		case string(key) == "workspace":
 			raw, ok, err := s.stringValue()
-			r.workspace, r.hasWorkspace = unescapeInto(r.workspace, raw), ok
+			r.workspace, r.hasWorkspace = unescapeInto(&r.buf.workspace, raw), ok
 			return ok, err
 		case string(key) == "file" && (eventType == TypeTextChanged || eventType == TypeFileSaved):
 			o.File, o.Lines, o.HasLines, o.Language, r.hasFileWorkspace = nil, 0, false, nil, false
@@ -135,15 +134,14 @@ func (r *Observer) fileOf(s *skim, o *Observation) error {
 		switch string(key) {
 		case "path":
 			raw, ok, err := s.stringValue()
-			r.file = unescapeInto(r.file, raw)
 			o.File = nil
 			if ok {
-				o.File = r.file
+				o.File = unescapeInto(&r.buf.file, raw)
 			}
 			return ok, err
 		case "workspace":
 			raw, ok, err := s.stringValue()
-			r.fileWorkspace, r.hasFileWorkspace = unescapeInto(r.fileWorkspace, raw), ok
+			r.fileWorkspace, r.hasFileWorkspace = unescapeInto(&r.buf.fileWorkspace, raw), ok
 			return ok, err
 		case "language":
 			return r.language(s, o)
@@ -247,10 +245,9 @@ func (r *Observer) switchTo(s *skim, o *Observation) error {
 		switch string(key) {
 		case "file":
 			raw, ok, err := s.stringValue()
-			r.to = unescapeInto(r.to, raw)
 			o.SwitchTo = nil
-			if ok && len(r.to) > 0 {
-				o.SwitchTo = r.to
+			if to := unescapeInto(&r.buf.to, raw); ok && len(to) > 0 {
+				o.SwitchTo = to
 			}
 			return ok, err
 		case "language":
@@ -263,10 +260,9 @@ func (r *Observer) switchTo(s *skim, o *Observation) error {
 // language reads file.language or to.language.
 func (r *Observer) language(s *skim, o *Observation) (bool, error) {
 	raw, ok, err := s.stringValue()
-	r.lang = unescapeInto(r.lang, raw)
 	o.Language = nil
 	if ok {
-		o.Language = r.lang
+		o.Language = unescapeInto(&r.buf.lang, raw)
 	}
 	return ok, err
 }
@@ -300,13 +296,14 @@ func explicitCount(v Value) (int64, bool) {
 	return n, true
 }
 
-// unescapeInto is the decoded string body raw, in buf's space when raw has escapes.
-func unescapeInto(buf, raw []byte) []byte {
+// unescapeInto is the decoded string body raw: raw itself, or its decoded copy in *buf
+// when it has escapes.
+func unescapeInto(buf *[]byte, raw []byte) []byte {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return raw
 	}
-	b, _ := unescape(buf[:0], raw)
-	return b
+	*buf, _ = unescape((*buf)[:0], raw)
+	return *buf
 }
 
 // skim walks JSON text that is known to be valid, without checking it: it only finds

@@ -99,6 +99,8 @@ var observeSeeds = []string{
 	`{"event":{"file":{"language":"go","path":"a.go","workspace":"api"},"timestamp":"2026-12-03T15:38:18Z","workspace":"root","to":{"file":"b.ts","language":"typescript"}}}`,
 	`{"event":{"workspace":"root","file":{"workspace":"","language":1},"file":{"workspace":"w\u00e9","language":"g\"o"},"timestamp":"2026-12-03T15:38:18Z","to":{"language":"ts"},"to":{"file":"x"},"workspace":"r2"}}`,
 	`{"event":{"workspace":7,"file":{"workspace":7},"timestamp":"2026-12-03T15:38:18Z"}}`,
+	// a plain string, then the same key escaped: the escaped copy must not land in the payload
+	`{"event":{"timestamp":"2026-12-03T15:38:18Z","timestamp":"2026-12-03T15:38:1\u0039Z","workspace":"a","workspace":"b\tc","file":{"path":"plain","path":"esc\n","language":"go","language":"g\u006f","workspace":"w","workspace":"w\/2"},"to":{"file":"x","file":"y\"z","language":"t","language":"\u0074s"}}}`,
 	`{"event":{"timestamp":7}}`,
 	`{"event":{"timestamp":"2026-13-03T15:38:18Z"}}`,
 	`{"machine_timestamp":"2026-11-27T10:15:02.118Z"}`,
@@ -112,7 +114,11 @@ func checkObserveAgrees(t *testing.T, r *Observer, eventType string, data []byte
 	t.Helper()
 	want, wantErr := observeByDoc(eventType, data)
 	var got Observation
+	before := string(data)
 	err := r.Observe(eventType, data, &got)
+	if string(data) != before {
+		t.Fatalf("%s: Observe wrote to the payload: %q became %q", eventType, before, data)
+	}
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("%s %q: error %v, the whole-document parse says %v", eventType, data, err, wantErr)
 	}
