@@ -21,6 +21,8 @@ import (
 
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
+
+	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 )
 
 // openAPIDocument is the service's OpenAPI description, served at /api/v1/openapi.yaml
@@ -51,15 +53,9 @@ var schemaComponents = map[string]string{
 }
 
 // Detail is one validation error in the AJV style the Node implementation answered with
-// (contract 2.3): a JSON Pointer into the body, the failing keyword, its parameters and a
-// message.
-type Detail struct {
-	InstancePath string         `json:"instancePath"`
-	SchemaPath   string         `json:"schemaPath"`
-	Keyword      string         `json:"keyword"`
-	Params       map[string]any `json:"params"`
-	Message      string         `json:"message"`
-}
+// (contract 2.3). It is the telemetry ingest's own type (commands may not import
+// infra), so the ingest's details and every other 400's share one shape.
+type Detail = cmdtelemetry.Detail
 
 // Schemas are the request schemas of openapi.yaml, compiled once.
 type Schemas struct {

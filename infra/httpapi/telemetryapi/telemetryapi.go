@@ -74,7 +74,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.As(err, &invalid):
 		httpapi.Logger(ctx).Info("telemetry rejected", "errors", len(invalid.Details))
-		httpapi.WriteValidation(w, httpapi.SchemaMismatch, toHTTPDetails(invalid.Details))
+		httpapi.WriteValidation(w, httpapi.SchemaMismatch, invalid.Details)
 		return
 	case errors.Is(err, accounts.ErrUserNotFound):
 		httpapi.WriteError(w, http.StatusNotFound, "User not found")
@@ -116,32 +116,13 @@ type Validator struct{ Schemas *httpapi.Schemas }
 
 // Envelope validates the payload envelope.
 func (v Validator) Envelope(doc any) []cmdtelemetry.Detail {
-	return fromHTTPDetails(v.Schemas.Validate("telemetryEnvelope", doc))
+	return v.Schemas.Validate("telemetryEnvelope", doc)
 }
 
 // Event validates events[index] against the schema of its type.
 func (v Validator) Event(event any, index int) []cmdtelemetry.Detail {
-	return fromHTTPDetails(v.Schemas.ValidateEvent(event, index))
+	return v.Schemas.ValidateEvent(event, index)
 }
 
 // Limits are the schemas' bounds of event values.
 func (v Validator) Limits() telemetry.Limits { return v.Schemas.TelemetryLimits() }
-
-func fromHTTPDetails(in []httpapi.Detail) []cmdtelemetry.Detail {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]cmdtelemetry.Detail, len(in))
-	for i, d := range in {
-		out[i] = cmdtelemetry.Detail(d)
-	}
-	return out
-}
-
-func toHTTPDetails(in []cmdtelemetry.Detail) []httpapi.Detail {
-	out := make([]httpapi.Detail, len(in))
-	for i, d := range in {
-		out[i] = httpapi.Detail(d)
-	}
-	return out
-}
