@@ -19,10 +19,9 @@ import (
 	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
 
+	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/telemetry"
-
-	cmdtelemetry "github.com/devflow/backend/commands/telemetry"
 )
 
 // openAPIDocument is the service's OpenAPI description, served at /api/v1/openapi.yaml
