@@ -138,6 +138,13 @@ func Bounds(day Day, loc *time.Location) (start, end time.Time) {
 	return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
 }
 
+// Span is the time from the start of local day first to the end of local day last.
+func Span(first, last Day, loc *time.Location) (start, end time.Time) {
+	start, _ = Bounds(first, loc)
+	_, end = Bounds(last, loc)
+	return start, end
+}
+
 // AffectedDays are the local days whose durations a heartbeat at t can change: a gap
 // before or after it may reach timeout into the neighbouring day.
 func AffectedDays(t time.Time, loc *time.Location, timeout time.Duration) []Day {

@@ -293,15 +293,19 @@ func (p *parser) next(close byte) (more bool, err error) {
 	return false, ErrSyntax
 }
 
-func (p *parser) skipSpace() {
-	for p.pos < len(p.src) {
-		switch p.src[p.pos] {
+func (p *parser) skipSpace() { p.pos = spaceEnd(p.src, p.pos) }
+
+// spaceEnd is where the JSON whitespace starting at src[pos] ends.
+func spaceEnd(src []byte, pos int) int {
+	for pos < len(src) {
+		switch src[pos] {
 		case ' ', '\t', '\n', '\r':
-			p.pos++
+			pos++
 		default:
-			return
+			return pos
 		}
 	}
+	return pos
 }
 
 // value parses one value at p.pos (no leading space) and appends its nodes.

@@ -313,16 +313,7 @@ type skim struct {
 	pos int
 }
 
-func (s *skim) space() {
-	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
+func (s *skim) space() { s.pos = spaceEnd(s.src, s.pos) }
 
 // at reports whether the next value starts with c.
 func (s *skim) at(c byte) bool {

@@ -479,15 +479,10 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 		e.ID = ids.ID(id)
 		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
-		if n := len(out); n > 0 && string(stream) == out[n-1].StreamID {
-			e.StreamID = out[n-1].StreamID
+		if n := len(out); n > 0 {
+			e.StreamID, e.Type = sameOr(out[n-1].StreamID, stream), sameOr(out[n-1].Type, typ)
 		} else {
-			e.StreamID = string(stream)
-		}
-		if n := len(out); n > 0 && string(typ) == out[n-1].Type {
-			e.Type = out[n-1].Type
-		} else {
-			e.Type = string(typ)
+			e.StreamID, e.Type = string(stream), string(typ)
 		}
 		// A sealed payload (in the sealed column) is read instead of data's placeholder.
 		if sealed != nil {
@@ -507,6 +502,14 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 		return nil
 	})
 	return out, err
+}
+
+// sameOr is prev when b spells it (the previous row's value), else b as a new string.
+func sameOr(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
 }
 
 // arena hands out copies of byte slices from a few large blocks (sized to the page, so

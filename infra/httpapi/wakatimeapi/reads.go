@@ -119,8 +119,7 @@ func addTotals(dst, src qheartbeats.Totals) {
 }
 
 func dayRange(day heartbeat.Day, last heartbeat.Day, loc *time.Location, text string) map[string]any {
-	start, _ := heartbeat.Bounds(day, loc)
-	_, end := heartbeat.Bounds(last, loc)
+	start, end := heartbeat.Span(day, last, loc)
 	return map[string]any{"date": day.Format(dateLayout), "start": httpapi.FormatTime(start), "end": httpapi.FormatTime(end),
 		"text": text, "timezone": loc.String()}
 }
@@ -233,8 +232,7 @@ func (h *Handler) summaries(w http.ResponseWriter, r *http.Request) {
 	}
 	cumulative := toDuration(total)
 	average := toDuration(total / float64(n))
-	start, _ := heartbeat.Bounds(first, u.Location)
-	_, end := heartbeat.Bounds(last, u.Location)
+	start, end := heartbeat.Span(first, last, u.Location)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"data":             data,
 		"cumulative_total": map[string]any{"seconds": total, "text": cumulative.Text, "digital": cumulative.Digital, "decimal": cumulative.Decimal},
@@ -285,8 +283,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	data := summary(all)
 	delete(data, "grand_total")
-	start, _ := heartbeat.Bounds(first, u.Location)
-	_, end := heartbeat.Bounds(last, u.Location)
+	start, end := heartbeat.Span(first, last, u.Location)
 	data["total_seconds"], data["human_readable_total"] = total, humanText(int(total))
 	data["daily_average"], data["human_readable_daily_average"] = average, humanText(int(average))
 	data["range"], data["human_readable_range"] = strings.ReplaceAll(strings.ToLower(text), " ", "_"), text
@@ -310,8 +307,7 @@ func (h *Handler) allTime(w http.ResponseWriter, r *http.Request) {
 	d := toDuration(a.Seconds)
 	rng := map[string]any{"timezone": u.TimeZone}
 	if !a.First.IsZero() {
-		start, _ := heartbeat.Bounds(a.First, u.Location)
-		_, end := heartbeat.Bounds(a.Last, u.Location)
+		start, end := heartbeat.Span(a.First, a.Last, u.Location)
 		rng["start"], rng["start_date"], rng["end"], rng["end_date"] = httpapi.FormatTime(start), a.First.Format(dateLayout),
 			httpapi.FormatTime(end), a.Last.Format(dateLayout)
 	}
