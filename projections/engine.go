@@ -1,10 +1,11 @@
 // Package projections folds the event log into PostgreSQL read models. The engine reads
 // each batch of the log once per process, decodes each event once, and hands the batch
 // to every projection this replica leads; each projection applies it and advances its
-// own checkpoint in one transaction (exactly-once), with one runner per projection
-// across all replicas. An event a projection cannot apply is parked, never retried
-// forever. The engine also rebuilds projections blue/green and replays them into
-// analysis schemas, through the same decode-and-apply path.
+// own checkpoint in a transaction of its own (exactly-once), the projections side by
+// side, with one runner per projection across all replicas. An event a projection
+// cannot apply is parked, never retried forever. The engine also rebuilds projections
+// blue/green and replays them into analysis schemas, through the same decode-and-apply
+// path.
 package projections
 
 import (
@@ -319,9 +320,9 @@ func (e *Engine) lead(ctx context.Context, p Projection, log *slog.Logger) error
 // read is the one reader of the log in this process. Each round, a member behind the
 // others (new, rebuilt or recovering from a failure) catches up by one batch of its own,
 // never past the others, and joins them once it has reached them; then one batch after
-// the joined members' checkpoint is read, decoded once and applied for all of them in
-// one transaction (see apply: one failing projection does not hold back the rest),
-// while the next batch is read ahead.
+// the joined members' checkpoint is read, decoded once and applied for all of them at
+// once, each in its own transaction (see apply: one failing projection does not hold
+// back the rest), while the next batch is read ahead.
 func (e *Engine) read(ctx context.Context) {
 	var members []*member
 	defer func() {
@@ -381,10 +382,10 @@ func (e *Engine) read(ctx context.Context) {
 			}
 			if len(pg.envs) > 0 && pg.err == nil {
 				ahead = e.prefetch(ctx, &shared, pg.last(), pg.types)
-				pg.err = e.apply(ctx, group, &pg)
+				e.apply(ctx, group, &pg)
 			}
 			if pg.err != nil && ctx.Err() == nil {
-				e.log.Error("projection batch failed", "error", pg.err)
+				e.log.Error("projection log read failed", "error", pg.err)
 				sleep(ctx, retryDelay)
 			}
 			progressed = progressed || len(pg.envs) > 0
@@ -542,50 +543,52 @@ func (e *Engine) step(ctx context.Context, dec *decoder, members []*member, from
 			return 0, nil
 		}
 	}
-	return len(pg.envs), e.apply(ctx, members, &pg)
+	e.apply(ctx, members, &pg)
+	return len(pg.envs), nil
 }
 
-// apply applies a fetched page for every member in one transaction. The usual case
-// takes a handful of round trips: lock the members' checkpoints, apply each member's
-// share, park what could not be decoded and move the checkpoints. Only when a member
-// fails is the page applied again with a savepoint per member, so that the failing one
-// is set aside (and an event it cannot apply is parked) while the others commit.
-func (e *Engine) apply(ctx context.Context, members []*member, pg *page) error {
-	shares := make([]share, len(members))
+// apply applies a fetched page for every member, each in a transaction of its own and
+// all at once: a member's writes and its checkpoint commit together (exactly-once), a
+// slow projection costs the page its own time instead of adding it to the others', and
+// one that fails is rolled back alone and retries from its checkpoint while the others
+// go on.
+func (e *Engine) apply(ctx context.Context, members []*member, pg *page) {
+	results := make([]applied, len(members))
+	var wg sync.WaitGroup
 	for i, m := range members {
-		shares[i] = shareOf(m, pg.events, pg.failed)
+		sh := shareOf(m, pg.events, pg.failed)
+		wg.Go(func() { results[i] = applyMember(ctx, e.pool, m, sh) })
 	}
-	results, err := applyAll(ctx, e.pool, members, shares)
-	if errors.Is(err, errMemberFailed) {
-		results, err = applyEach(ctx, e.pool, members, shares)
-	}
-	if err != nil {
-		return err
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // stopping: whatever did not commit is applied again by the next runner
 	}
 	for i, m := range members {
 		r := results[i]
-		if r.err != nil {
+		switch {
+		case r.err != nil:
 			m.joined, m.retryAt = false, time.Now().Add(retryDelay)
 			m.cp.Error = r.err.Error()
 			e.setState(m.p.Name(), StateFailing)
 			e.log.Error("projection batch failed; retrying from its checkpoint", "projection", m.p.Name(), "error", r.err)
-			continue
-		}
-		if r.moved {
+		case r.moved:
 			m.joined = false // another runner moved the checkpoint: read it again
-			if m.cp, err = readCheckpoint(ctx, e.pool, m.p.Name()); err != nil {
-				return err
+			cp, err := readCheckpoint(ctx, e.pool, m.p.Name())
+			if err != nil {
+				m.retryAt = time.Now().Add(retryDelay)
+				e.log.Error("projection checkpoint unreadable", "projection", m.p.Name(), "error", err)
+				continue
 			}
-			continue
-		}
-		m.cp = r.cp
-		e.setState(m.p.Name(), StateRunning)
-		for _, pk := range r.parked {
-			e.log.Error("projection event parked", "projection", m.p.Name(), "event_id", pk.event.ID.String(),
-				"event_type", pk.event.Type, "position", pk.event.Position.String(), "error", pk.err)
+			m.cp = cp
+		default:
+			m.cp = r.cp
+			e.setState(m.p.Name(), StateRunning)
+			for _, pk := range r.parked {
+				e.log.Error("projection event parked", "projection", m.p.Name(), "event_id", pk.event.ID.String(),
+					"event_type", pk.event.Type, "position", pk.event.Position.String(), "error", pk.err)
+			}
 		}
 	}
-	return nil
 }
 
 // share is what one member takes from a page: the events after its checkpoint that it
@@ -622,134 +625,79 @@ type applied struct {
 	cp     Checkpoint // the checkpoint after the page
 	parked []parkedEvent
 	moved  bool  // someone else moved the checkpoint; nothing was applied
-	err    error // the page failed for this member (rolled back to its savepoint)
+	err    error // the page failed for this member and was rolled back
+}
+
+// applyMember applies m's share of a page. Should the projection fail on it, the share
+// is applied again halving it in savepoints (applyIsolating), so that an event it cannot
+// apply is parked and the rest commit; a failure even then is recorded on the checkpoint.
+func applyMember(ctx context.Context, pool *pgxpool.Pool, m *member, sh share) applied {
+	if sh.counted == 0 {
+		return applied{cp: m.cp}
+	}
+	r, err := commitShare(ctx, pool, m, sh, false)
+	if err != nil && ctx.Err() == nil {
+		r, err = commitShare(ctx, pool, m, sh, true)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			_, _ = pool.Exec(ctx, `UPDATE projection_checkpoints SET error = $2 WHERE name = $1`, m.p.Name(), err.Error())
+		}
+		return applied{err: err}
+	}
+	return r
+}
+
+// commitShare applies m's share and moves its checkpoint in one transaction, in a
+// handful of round trips: lock the checkpoint, the projection's reads, and its writes
+// with the parked events and the checkpoint's move. Isolating, it parks the events the
+// projection cannot apply instead of failing on them.
+func commitShare(ctx context.Context, pool *pgxpool.Pool, m *member, sh share, isolating bool) (applied, error) {
+	var r applied
+	name := m.p.Name()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var locked Checkpoint
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('search_path', 'public', true)`)
+		b.Queue(selectCheckpoint+` FOR UPDATE`, name).QueryRow(func(row pgx.Row) (err error) {
+			locked, err = scanCheckpoint(row)
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("lock checkpoint %s: %w", name, err)
+		}
+		if locked.Position != m.cp.Position {
+			r.moved = true
+			return nil
+		}
+		parked := sh.parked
+		end := &pgx.Batch{}
+		if isolating {
+			more, err := applyIsolating(ctx, tx, m.p, "public", sh.events)
+			if err != nil {
+				return err
+			}
+			parked = append(slices.Clip(parked), more...)
+		} else if len(sh.events) > 0 {
+			if err := m.p.Apply(ctx, tx, sh.events, end); err != nil {
+				return fmt.Errorf("apply %s: %w", name, err)
+			}
+		}
+		queuePark(end, name, parked)
+		queueAdvance(end, name, sh)
+		if err := tx.SendBatch(ctx, end).Close(); err != nil {
+			return fmt.Errorf("apply %s: %w", name, err)
+		}
+		r.advance(m, sh, parked)
+		return nil
+	})
+	return r, err
 }
 
 func (r *applied) advance(m *member, sh share, parked []parkedEvent) {
 	r.cp = m.cp
 	r.cp.Position, r.cp.Ordinal, r.cp.Error, r.cp.UpdatedAt = sh.last, m.cp.Ordinal+int64(sh.counted), "", time.Now()
 	r.parked = parked
-}
-
-// errMemberFailed makes applyAll give way to applyEach.
-var errMemberFailed = errors.New("a projection failed on the page")
-
-// applyAll applies every member's share in one transaction without savepoints.
-func applyAll(ctx context.Context, pool *pgxpool.Pool, members []*member, shares []share) ([]applied, error) {
-	results := make([]applied, len(members))
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var names []string
-		for i, m := range members {
-			if shares[i].counted > 0 {
-				names = append(names, m.p.Name())
-			}
-		}
-		if len(names) == 0 {
-			return nil
-		}
-		// Checkpoints first, in name order, as a rebuild's swap takes them before the
-		// read-model tables.
-		locked := map[string]eventlog.Position{}
-		b := &pgx.Batch{}
-		b.Queue(`SELECT set_config('search_path', 'public', true)`)
-		b.Queue(`SELECT name, commit_pos, prepare_pos FROM projection_checkpoints WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names).
-			Query(func(rows pgx.Rows) error {
-				var name string
-				var commit, prepare int64
-				_, err := pgx.ForEachRow(rows, []any{&name, &commit, &prepare}, func() error {
-					locked[name] = eventlog.Position{Commit: uint64(commit), Prepare: uint64(prepare)}
-					return nil
-				})
-				return err
-			})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		end := &pgx.Batch{} // the projections' writes, parked events and checkpoints
-		for i, m := range members {
-			sh := shares[i]
-			if sh.counted == 0 {
-				results[i].cp = m.cp
-				continue
-			}
-			if locked[m.p.Name()] != m.cp.Position {
-				results[i].moved = true
-				continue
-			}
-			if len(sh.events) > 0 {
-				if err := m.p.Apply(ctx, tx, sh.events, end); err != nil {
-					return fmt.Errorf("%w: %s: %w", errMemberFailed, m.p.Name(), err)
-				}
-			}
-			queuePark(end, m.p.Name(), sh.parked)
-			queueAdvance(end, m.p.Name(), sh)
-			results[i].advance(m, sh, sh.parked)
-		}
-		return tx.SendBatch(ctx, end).Close()
-	})
-	return results, err
-}
-
-// applyEach applies each member's share in a savepoint of one transaction: a member that
-// fails is rolled back alone, with its error recorded, and an event a member cannot
-// apply is found and parked.
-func applyEach(ctx context.Context, pool *pgxpool.Pool, members []*member, shares []share) ([]applied, error) {
-	results := make([]applied, len(members))
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for i, m := range members {
-			var err error
-			if results[i], err = applyMember(ctx, tx, m, shares[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return results, err
-}
-
-// applyMember applies m's share inside a savepoint of tx, parking what it cannot apply.
-// A failure of m's own is returned in applied.err; an error returned fails tx.
-func applyMember(ctx context.Context, tx pgx.Tx, m *member, sh share) (applied, error) {
-	if sh.counted == 0 {
-		return applied{cp: m.cp}, nil
-	}
-	name := m.p.Name()
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return applied{}, err
-	}
-	locked, err := lockCheckpoint(ctx, sp, name)
-	if err != nil {
-		_ = sp.Rollback(ctx)
-		return applied{}, err
-	}
-	if locked.Position != m.cp.Position {
-		return applied{moved: true}, sp.Rollback(ctx)
-	}
-	parked := sh.parked
-	more, err := applyIsolating(ctx, sp, m.p, "public", sh.events)
-	if err == nil {
-		parked = append(parked, more...)
-		b := &pgx.Batch{}
-		queuePark(b, name, parked)
-		queueAdvance(b, name, sh)
-		err = sp.SendBatch(ctx, b).Close()
-	}
-	if err != nil {
-		if rbErr := sp.Rollback(ctx); rbErr != nil {
-			return applied{}, rbErr
-		}
-		if _, rerr := tx.Exec(ctx, `UPDATE projection_checkpoints SET error = $2 WHERE name = $1`, name, err.Error()); rerr != nil {
-			return applied{}, rerr
-		}
-		return applied{err: err}, nil
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return applied{}, err
-	}
-	var r applied
-	r.advance(m, sh, parked)
-	return r, nil
 }
 
 // queueAdvance moves a checkpoint past a member's share of a page.
