@@ -635,6 +635,9 @@ func applyMember(ctx context.Context, pool *pgxpool.Pool, m *member, sh share) a
 	if sh.counted == 0 {
 		return applied{cp: m.cp}
 	}
+	if len(sh.events) == 0 && len(sh.parked) == 0 {
+		return passShare(ctx, pool, m, sh)
+	}
 	r, err := commitShare(ctx, pool, m, sh, false)
 	if err != nil && ctx.Err() == nil {
 		r, err = commitShare(ctx, pool, m, sh, true)
@@ -648,17 +651,36 @@ func applyMember(ctx context.Context, pool *pgxpool.Pool, m *member, sh share) a
 	return r
 }
 
+// passShare moves m's checkpoint past a share it has nothing to apply of, in one
+// statement that moves it only from where m has it (else someone else moved it).
+func passShare(ctx context.Context, pool *pgxpool.Pool, m *member, sh share) applied {
+	tag, err := pool.Exec(ctx, advanceCheckpoint, advanceArgs(m, sh)...)
+	switch {
+	case err != nil:
+		return applied{err: err}
+	case tag.RowsAffected() == 0:
+		return applied{moved: true}
+	}
+	var r applied
+	r.advance(m, sh, nil)
+	return r
+}
+
 // commitShare applies m's share and moves its checkpoint in one transaction, in a
 // handful of round trips: lock the checkpoint, the projection's reads, and its writes
 // with the parked events and the checkpoint's move. Isolating, it parks the events the
 // projection cannot apply instead of failing on them.
+//
+// The commit does not wait for its WAL to reach the disk (synchronous_commit off): a
+// read model is derived from the log, and a crash that loses the last commits loses the
+// checkpoint's moves with the writes they cover, which are then applied again.
 func commitShare(ctx context.Context, pool *pgxpool.Pool, m *member, sh share, isolating bool) (applied, error) {
 	var r applied
 	name := m.p.Name()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var locked Checkpoint
 		b := &pgx.Batch{}
-		b.Queue(`SELECT set_config('search_path', 'public', true)`)
+		b.Queue(`SELECT set_config('search_path', 'public', true), set_config('synchronous_commit', 'off', true)`)
 		b.Queue(selectCheckpoint+` FOR UPDATE`, name).QueryRow(func(row pgx.Row) (err error) {
 			locked, err = scanCheckpoint(row)
 			return err
@@ -684,7 +706,7 @@ func commitShare(ctx context.Context, pool *pgxpool.Pool, m *member, sh share, i
 			}
 		}
 		queuePark(end, name, parked)
-		queueAdvance(end, name, sh)
+		end.Queue(advanceCheckpoint, advanceArgs(m, sh)...)
 		if err := tx.SendBatch(ctx, end).Close(); err != nil {
 			return fmt.Errorf("apply %s: %w", name, err)
 		}
@@ -700,11 +722,15 @@ func (r *applied) advance(m *member, sh share, parked []parkedEvent) {
 	r.parked = parked
 }
 
-// queueAdvance moves a checkpoint past a member's share of a page.
-func queueAdvance(b *pgx.Batch, name string, sh share) {
-	b.Queue(`UPDATE projection_checkpoints
-		SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
-		WHERE name = $1`, name, int64(sh.last.Commit), int64(sh.last.Prepare), sh.counted)
+// advanceCheckpoint moves a member's checkpoint past its share of a page, from where the
+// member has it.
+const advanceCheckpoint = `UPDATE projection_checkpoints
+	SET commit_pos = $2, prepare_pos = $3, ordinal = ordinal + $4, updated_at = now(), error = NULL
+	WHERE name = $1 AND commit_pos = $5 AND prepare_pos = $6`
+
+func advanceArgs(m *member, sh share) []any {
+	return []any{m.p.Name(), int64(sh.last.Commit), int64(sh.last.Prepare), sh.counted,
+		int64(m.cp.Position.Commit), int64(m.cp.Position.Prepare)}
 }
 
 func (e *Engine) signalAdvanced() {
