@@ -601,20 +601,37 @@ type share struct {
 }
 
 func shareOf(m *member, events []Event, failed map[int]error) share {
-	var sh share
-	for i := range events {
-		ev := events[i]
-		if !m.cp.Position.Less(ev.Position) {
-			continue // applied before the member joined
+	// Runs of one type are the usual case (one request's events): look the type up once
+	// a run. The first pass sizes the share, which for most members is most of the page.
+	var lastType string
+	var handled bool
+	handles := func(t string) bool {
+		if t != lastType {
+			lastType, handled = t, m.handles[t]
 		}
+		return handled
+	}
+	from := 0 // the events up to the member's checkpoint were applied before it joined
+	for from < len(events) && !m.cp.Position.Less(events[from].Position) {
+		from++
+	}
+	n := 0
+	for i := from; i < len(events); i++ {
+		if handles(events[i].Type) {
+			n++
+		}
+	}
+	sh := share{events: make([]Event, 0, n)}
+	for i := from; i < len(events); i++ {
+		ev := &events[i]
 		sh.counted++
 		sh.last = ev.Position
 		switch {
-		case !m.handles[ev.Type]:
+		case !handles(ev.Type):
 		case failed[i] != nil:
-			sh.parked = append(sh.parked, parkedEvent{ev, failed[i]})
+			sh.parked = append(sh.parked, parkedEvent{*ev, failed[i]})
 		default:
-			sh.events = append(sh.events, ev)
+			sh.events = append(sh.events, *ev)
 		}
 	}
 	return sh

@@ -22,6 +22,21 @@ const (
 
 var activityNamespace = ids.MustParse("0b6e2f4a-8c3d-4e71-9a5b-d2c8f1e7a306")
 
+// Sampler gives the extension's events their activity heartbeats (Activity). It keeps
+// the last point's id: the events of one point mostly come one after another, and those
+// then cost no hash. The zero Sampler is ready to use; it is not safe for concurrent use.
+type Sampler struct {
+	last pointKey
+	id   ids.ID
+}
+
+// pointKey is what an activity point's id is derived from.
+type pointKey struct {
+	user                           ids.ID
+	typ, project, entity, category string
+	window                         int64
+}
+
 // Activity is the heartbeat a client event of the extension, sent by user and stored as
 // event eventID, stands for. A file's events are of that file; a debug session, terminal
 // or git activity has no file and is activity in the workspace (an "app" entity): time
@@ -33,7 +48,7 @@ var activityNamespace = ids.MustParse("0b6e2f4a-8c3d-4e71-9a5b-d2c8f1e7a306")
 // others are duplicates of it, in whatever order and batches they are folded. A save is
 // a write (is_write) and its own point: its id is the event's. The time is kept to the
 // microsecond, as the read model stores it.
-func Activity(user, eventID ids.ID, c *telemetry.ClientEvent) (Heartbeat, bool) {
+func (s *Sampler) Activity(user, eventID ids.ID, c *telemetry.ClientEvent) (Heartbeat, bool) {
 	h := Heartbeat{Time: c.Time.Truncate(time.Microsecond), Type: EntityFile, Category: DefaultCategory,
 		Project: c.Workspace, Language: c.Language, Editor: ExtensionEditor}
 	switch c.Type {
@@ -56,12 +71,17 @@ func Activity(user, eventID ids.ID, c *telemetry.ClientEvent) (Heartbeat, bool) 
 		return h, true
 	}
 	window, _ := SampleWindow(h.Time)
-	content := append([]byte{}, user[:]...)
-	for _, s := range []string{h.Type, h.Project, h.Entity, h.Category} {
-		content = append(append(content, s...), 0)
+	key := pointKey{user, h.Type, h.Project, h.Entity, h.Category, window.Unix()}
+	if key != s.last || s.id.IsNil() {
+		var buf [256]byte
+		content := append(buf[:0], user[:]...)
+		for _, v := range []string{h.Type, h.Project, h.Entity, h.Category} {
+			content = append(append(content, v...), 0)
+		}
+		content = binary.BigEndian.AppendUint64(content, uint64(key.window))
+		s.last, s.id = key, ids.FromContent(activityNamespace, content)
 	}
-	content = binary.BigEndian.AppendUint64(content, uint64(window.Unix()))
-	h.ID = ids.FromContent(activityNamespace, content)
+	h.ID = s.id
 	return h, true
 }
 

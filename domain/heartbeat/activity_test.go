@@ -33,7 +33,7 @@ func TestActivity_FileOrWorkspaceEntityAndCategory(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.Time = at
-			got, ok := Activity(user, ids.New(), &tc.in)
+			got, ok := new(Sampler).Activity(user, ids.New(), &tc.in)
 			if ok != tc.ok {
 				t.Fatalf("ok %v, want %v", ok, tc.ok)
 			}
@@ -56,10 +56,13 @@ func TestActivity_OnePointPerEntityAndWindowAndEverySave(t *testing.T) {
 	ev := func(typ, file string, after time.Duration) *telemetry.ClientEvent {
 		return &telemetry.ClientEvent{Type: typ, File: file, Workspace: "shop", Time: window.Add(after)}
 	}
+	// One sampler for all (the one that remembers the last point) agrees with a fresh one.
+	var sampler Sampler
 	id := func(c *telemetry.ClientEvent) ids.ID {
-		h, ok := Activity(user, ids.New(), c)
-		if !ok {
-			t.Fatal("no activity")
+		eventID := ids.New()
+		h, ok := sampler.Activity(user, eventID, c)
+		if fresh, _ := new(Sampler).Activity(user, eventID, c); !ok || fresh.ID != h.ID {
+			t.Fatalf("no activity, or an id (%v) other than a fresh sampler's (%v)", h.ID, fresh.ID)
 		}
 		return h.ID
 	}
@@ -78,12 +81,12 @@ func TestActivity_OnePointPerEntityAndWindowAndEverySave(t *testing.T) {
 		}
 	}
 	other := ids.New()
-	if h, _ := Activity(other, ids.New(), ev(telemetry.TypeTextChanged, "a.ts", 0)); h.ID == first {
+	if h, _ := sampler.Activity(other, ids.New(), ev(telemetry.TypeTextChanged, "a.ts", 0)); h.ID == first {
 		t.Error("another user shares the point")
 	}
 	save := ev(telemetry.TypeFileSaved, "a.ts", time.Second)
 	eventID := ids.New()
-	if h, _ := Activity(user, eventID, save); h.ID != eventID {
+	if h, _ := sampler.Activity(user, eventID, save); h.ID != eventID {
 		t.Error("a save is not its own point")
 	}
 }

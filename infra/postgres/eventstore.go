@@ -458,11 +458,13 @@ func checkExpected(streamID string, want eventlog.Expected, current int64) error
 	return &eventlog.ConflictError{StreamID: streamID, Expected: want, Actual: expectedOf(current)}
 }
 
-const selectEnvelope = `SELECT txid::text::bigint, position, event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata, recorded_at FROM events`
+// txid is read and compared as xid8 itself (binary, 8 bytes), not through text.
+const selectEnvelope = `SELECT txid, position, event_id, stream_id, stream_version, event_type, schema_version, data, sealed, metadata, recorded_at FROM events`
 
 func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	out := make([]eventlog.Envelope, 0, capacity)
-	var txid, position, version int64
+	var txid uint64
+	var position, version int64
 	var id [16]byte
 	var env eventlog.Envelope
 	// Borrowed from pgx's read buffer (valid until the next row): payloads are copied
@@ -477,7 +479,7 @@ func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventlog.Envelope, error) {
 	_, err := pgx.ForEachRow(rows, []any{&txid, &position, &id, &stream, &version, &typ, &env.SchemaVersion, &data, &sealed, &meta, &env.RecordedAt}, func() error {
 		e := env
 		e.ID = ids.ID(id)
-		e.Position = eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}
+		e.Position = eventlog.Position{Commit: txid, Prepare: uint64(position)}
 		e.StreamVersion = uint64(version)
 		if n := len(out); n > 0 {
 			e.StreamID, e.Type = sameOr(out[n-1].StreamID, stream), sameOr(out[n-1].Type, typ)
@@ -560,9 +562,9 @@ func (s *EventStore) ReadStream(ctx context.Context, streamID string, from uint6
 // oldest transaction still running.
 func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max int) ([]eventlog.Envelope, error) {
 	rows, err := s.pool.Query(ctx, selectEnvelope+`
-		WHERE (txid, position) > ($1::text::xid8, $2::bigint)
+		WHERE (txid, position) > ($1::xid8, $2::bigint)
 		  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY events.txid, events.position LIMIT $3`, fmt.Sprint(after.Commit), int64(after.Prepare), max)
+		ORDER BY events.txid, events.position LIMIT $3`, after.Commit, int64(after.Prepare), max)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
@@ -580,15 +582,16 @@ func (s *EventStore) ReadAll(ctx context.Context, after eventlog.Position, max i
 // returns yet (while an older transaction is still running), which is what waiting for
 // "everything committed before now" needs.
 func (s *EventStore) Head(ctx context.Context) (eventlog.Position, error) {
-	var txid, position int64
-	err := s.pool.QueryRow(ctx, `SELECT txid::text::bigint, position FROM events ORDER BY events.txid DESC, events.position DESC LIMIT 1`).Scan(&txid, &position)
+	var txid uint64
+	var position int64
+	err := s.pool.QueryRow(ctx, `SELECT txid, position FROM events ORDER BY events.txid DESC, events.position DESC LIMIT 1`).Scan(&txid, &position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventlog.Start, nil
 	}
 	if err != nil {
 		return eventlog.Start, fmt.Errorf("head: %w", err)
 	}
-	return eventlog.Position{Commit: uint64(txid), Prepare: uint64(position)}, nil
+	return eventlog.Position{Commit: txid, Prepare: uint64(position)}, nil
 }
 
 // CountBetween counts events after a up to and including b.
@@ -598,8 +601,8 @@ func (s *EventStore) CountBetween(ctx context.Context, a, b eventlog.Position) (
 	}
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events
-		WHERE (txid, position) > ($1::text::xid8, $2::bigint) AND (txid, position) <= ($3::text::xid8, $4::bigint)`,
-		fmt.Sprint(a.Commit), int64(a.Prepare), fmt.Sprint(b.Commit), int64(b.Prepare)).Scan(&n)
+		WHERE (txid, position) > ($1::xid8, $2::bigint) AND (txid, position) <= ($3::xid8, $4::bigint)`,
+		a.Commit, int64(a.Prepare), b.Commit, int64(b.Prepare)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}

@@ -2,7 +2,7 @@
 // WakaTime-compatible reads.
 //
 //   - heartbeats: each user's heartbeats (GET /users/current/heartbeats), the WakaTime
-//     plugins' and the devFlow extension's activity points (heartbeat.Activity: one per
+//     plugins' and the devFlow extension's activity points (heartbeat.Sampler: one per
 //     user, entity and 2-minute window, and every save), so one user with both clients
 //     has one sequence and one coding time;
 //   - heartbeat_durations: coding microseconds per user, local day, dimension and value,
@@ -121,6 +121,7 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 	changed := map[ids.ID]string{}
 	var rows []row
 	seen := map[userID]bool{}
+	var sampler heartbeat.Sampler
 	// Of the batch's heartbeats with one id (a sampling window's points), the first is the row.
 	add := func(user ids.ID, h heartbeat.Heartbeat, sampled bool) {
 		if k := (userID{user, h.ID}); !seen[k] {
@@ -139,7 +140,7 @@ func (p *Projection) Apply(ctx context.Context, tx pgx.Tx, events []projections.
 			if e.Session.IsNil() {
 				continue // another area's event that happens to share a type name
 			}
-			if h, ok := heartbeat.Activity(e.User, e.ID, pl); ok {
+			if h, ok := sampler.Activity(e.User, e.ID, pl); ok {
 				add(e.User, h, !h.IsWrite)
 			}
 		}
