@@ -918,20 +918,11 @@ type lag struct {
 }
 
 // lagOf is how far checkpoint cp is behind head: the events between them, and the age of
-// the oldest of them; while it cannot be read yet (an older transaction is still open),
-// how long the projection has not advanced.
+// the oldest of them (committed, whether or not the reader may take it yet).
 func (e *Engine) lagOf(ctx context.Context, cp Checkpoint, head eventlog.Position) (lag, error) {
-	n, err := e.store.CountBetween(ctx, cp.Position, head)
-	if err != nil || n == 0 {
+	bl, err := e.store.Backlog(ctx, cp.Position, head)
+	if err != nil || bl.Events == 0 {
 		return lag{}, err
 	}
-	next, err := e.store.ReadAll(ctx, cp.Position, 1)
-	if err != nil {
-		return lag{}, err
-	}
-	since := cp.UpdatedAt
-	if len(next) > 0 {
-		since = next[0].RecordedAt
-	}
-	return lag{events: n, seconds: max(0, time.Since(since).Seconds())}, nil
+	return lag{events: bl.Events, seconds: max(0, time.Since(bl.Oldest).Seconds())}, nil
 }

@@ -419,3 +419,48 @@ func TestEngine_AppliesEventsReleasedByAnOlderTransaction(t *testing.T) {
 		t.Fatalf("the runner did not apply the released event within 30 s (idle wait is 10 min): %v", err)
 	}
 }
+
+// The lag is the age of the oldest event not applied yet, even while the reader may not
+// take it (an older transaction holds the horizon): not how long the projection sat
+// idle before the event came.
+func TestEngine_LagIsTheAgeOfTheOldestEventNotApplied(t *testing.T) {
+	ctx := context.Background()
+	pool, store := setup(t)
+	e := startEngine(t, pool, store, projections.Options{BatchSize: 10, IdleWait: 10 * time.Minute}, &counting{version: 1})
+	appendEvents(t, store, 1, 1)
+	if err := waitForHead(t, e, store, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE projection_checkpoints SET updated_at = now() - interval '1 hour' WHERE name = 'counting'`); err != nil {
+		t.Fatal(err)
+	}
+	older, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = older.Rollback(ctx) }()
+	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, 1, 1)
+	head, err := store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE events SET recorded_at = now() - interval '5 minutes' WHERE position = $1`, int64(head.Prepare)); err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := e.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statuses[0]; s.LagEvents != 1 || s.LagSeconds < 300 || s.LagSeconds > 1800 {
+		t.Fatalf("lag = %d events, %.0f s; want 1 event of about 300 s (the event's age, not the hour the projection sat idle)", s.LagEvents, s.LagSeconds)
+	}
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitForHead(t, e, store, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

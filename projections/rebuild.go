@@ -40,10 +40,11 @@ func newTracker(ctx context.Context, store eventlog.Store, name string, report P
 	if err != nil {
 		return nil, err
 	}
-	total, err := store.CountBetween(ctx, eventlog.Start, head)
+	backlog, err := store.Backlog(ctx, eventlog.Start, head)
 	if err != nil {
 		return nil, err
 	}
+	total := backlog.Events
 	now := time.Now()
 	return &tracker{name: name, head: head, total: total, start: now, report: report}, nil
 }

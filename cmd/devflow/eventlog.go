@@ -53,10 +53,11 @@ EVENTSTORE_URL set (devflow projections rebuild NAME), then start the replicas w
 				if err != nil {
 					return err
 				}
-				total, err := source.CountBetween(ctx, eventlog.Start, head)
+				backlog, err := source.Backlog(ctx, eventlog.Start, head)
 				if err != nil {
 					return err
 				}
+				total := backlog.Events
 				report, finish := progressBar("copy to EventStoreDB")
 				stats, err := store.Copy(ctx, source, 1000, func(s esdb.CopyStats) {
 					report(projections.Progress{Applied: s.Copied + s.Present, Total: total})

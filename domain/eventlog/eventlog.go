@@ -154,8 +154,15 @@ type Store interface {
 	// started, or until ctx ends or timeout passes. It lets followers sleep instead of
 	// spinning; spurious wake-ups are allowed.
 	WaitForAppend(ctx context.Context, timeout time.Duration) error
-	// CountBetween counts events after a up to and including b, in log order.
-	CountBetween(ctx context.Context, a, b Position) (int64, error)
+	// Backlog counts the events after a up to and including b, in log order, and tells
+	// when the oldest of them was recorded (what a projection at a is behind by).
+	Backlog(ctx context.Context, a, b Position) (Backlog, error)
+}
+
+// Backlog is what lies between two positions of the log.
+type Backlog struct {
+	Events int64
+	Oldest time.Time // when the oldest of the events was recorded; zero when there are none
 }
 
 // AwaitWake is the waiting half of WaitForAppend for adapters that broadcast appends by

@@ -10,7 +10,7 @@
 //     "schema_version".
 //   - eventlog.Position is the $all position (commit, prepare). The log the port shows
 //     is $all without system events (types or streams starting with "$"), so Head,
-//     ReadAll and CountBetween skip them; devFlow refuses to write such streams or types.
+//     ReadAll and Backlog skip them; devFlow refuses to write such streams or types.
 //   - WaitForAppend listens on one live $all subscription that excludes system events.
 //
 // Duplicates. The port skips events whose id is already stored and counts them; the
@@ -65,7 +65,7 @@ const DedupeWindow = 256
 // under extreme contention.
 const maxAttempts = 50
 
-// pageSize is how many $all events Head and CountBetween read per request.
+// pageSize is how many $all events Head and Backlog read per request.
 const pageSize = 512
 
 // Store is the EventStoreDB event log.
@@ -513,24 +513,27 @@ func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, max int) (
 	return out, nil
 }
 
-// CountBetween counts events after a up to and including b by reading them: it is for
-// lag reporting, not for hot paths.
-func (s *Store) CountBetween(ctx context.Context, a, b eventlog.Position) (int64, error) {
+// Backlog counts events after a up to and including b by reading them: it is for lag
+// reporting and progress, not for hot paths.
+func (s *Store) Backlog(ctx context.Context, a, b eventlog.Position) (eventlog.Backlog, error) {
+	var bl eventlog.Backlog
 	if !a.Less(b) {
-		return 0, nil
+		return bl, nil
 	}
-	var n int64
 	err := s.scanForward(ctx, a, pageSize, func(e *esdbclient.RecordedEvent) (bool, error) {
 		if b.Less(positionOf(e.Position)) {
 			return false, nil
 		}
-		n++
+		if bl.Events == 0 || e.CreatedDate.Before(bl.Oldest) {
+			bl.Oldest = e.CreatedDate
+		}
+		bl.Events++
 		return true, nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
+		return bl, fmt.Errorf("count events: %w", err)
 	}
-	return n, nil
+	return bl, nil
 }
 
 // Head is the position of the last non-system event, read backwards from the end of

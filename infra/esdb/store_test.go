@@ -134,8 +134,8 @@ func TestReadAll_HidesSystemEvents(t *testing.T) {
 		if err != nil || head != res[0].Position {
 			t.Fatalf("Head = %v, %v; want the last devFlow event %v", head, err, res[0].Position)
 		}
-		if n, err := s.CountBetween(ctx, head0, head); err != nil || n != 1 {
-			t.Fatalf("CountBetween = %d, %v; want 1", n, err)
+		if bl, err := s.Backlog(ctx, head0, head); err != nil || bl.Events != 1 {
+			t.Fatalf("Backlog = %+v, %v; want 1 event", bl, err)
 		}
 		if _, err := s.Append(ctx, eventlog.Append{StreamID: "$mine", Expected: eventlog.Any(), Events: one("A")}); err == nil {
 			t.Fatal("append to a $ stream succeeded")

@@ -594,19 +594,24 @@ func (s *EventStore) Head(ctx context.Context) (eventlog.Position, error) {
 	return eventlog.Position{Commit: txid, Prepare: uint64(position)}, nil
 }
 
-// CountBetween counts events after a up to and including b.
-func (s *EventStore) CountBetween(ctx context.Context, a, b eventlog.Position) (int64, error) {
+// Backlog counts the events after a up to and including b, committed ones beyond the
+// reader horizon too, and finds the oldest's recorded_at.
+func (s *EventStore) Backlog(ctx context.Context, a, b eventlog.Position) (eventlog.Backlog, error) {
+	var bl eventlog.Backlog
 	if !a.Less(b) {
-		return 0, nil
+		return bl, nil
 	}
-	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM events
 		WHERE (txid, position) > ($1::xid8, $2::bigint) AND (txid, position) <= ($3::xid8, $4::bigint)`,
-		a.Commit, int64(a.Prepare), b.Commit, int64(b.Prepare)).Scan(&n)
+		a.Commit, int64(a.Prepare), b.Commit, int64(b.Prepare)).Scan(&bl.Events, &oldest)
 	if err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
+		return bl, fmt.Errorf("count events: %w", err)
 	}
-	return n, nil
+	if oldest != nil {
+		bl.Oldest = *oldest
+	}
+	return bl, nil
 }
 
 // WaitForAppend sleeps until an append commits (LISTEN/NOTIFY), ctx ends or timeout

@@ -238,12 +238,18 @@ func testReadAll(t *testing.T, s eventlog.Store) {
 	if head != got[len(got)-1].Position {
 		t.Fatalf("head = %v, last event at %v", head, got[len(got)-1].Position)
 	}
-	n, err := s.CountBetween(ctx, got[1].Position, got[6].Position)
-	if err != nil || n != 5 {
-		t.Fatalf("CountBetween = %d, %v; want 5", n, err)
+	bl, err := s.Backlog(ctx, got[1].Position, got[6].Position)
+	oldest := got[2].RecordedAt
+	for _, e := range got[3:7] {
+		if e.RecordedAt.Before(oldest) {
+			oldest = e.RecordedAt
+		}
 	}
-	if n, err := s.CountBetween(ctx, head, head); err != nil || n != 0 {
-		t.Fatalf("CountBetween(head, head) = %d, %v; want 0", n, err)
+	if err != nil || bl.Events != 5 || !bl.Oldest.Equal(oldest) {
+		t.Fatalf("Backlog = %+v, %v; want 5 events, the oldest recorded at %v", bl, err, oldest)
+	}
+	if bl, err := s.Backlog(ctx, head, head); err != nil || bl != (eventlog.Backlog{}) {
+		t.Fatalf("Backlog(head, head) = %+v, %v; want none", bl, err)
 	}
 }
 
