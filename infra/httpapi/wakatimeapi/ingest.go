@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	cmdheartbeats "github.com/devflow/backend/commands/heartbeats"
 	"github.com/devflow/backend/domain/heartbeat"
@@ -38,12 +40,13 @@ func (h *Handler) postHeartbeats(w http.ResponseWriter, r *http.Request) {
 	}
 	trimmed := bytes.TrimSpace(body)
 	single := len(trimmed) > 0 && trimmed[0] == '{'
-	var items []json.RawMessage
-	if single {
-		items = []json.RawMessage{trimmed}
-	} else if err := json.Unmarshal(trimmed, &items); err != nil {
-		httpapi.WriteError(w, http.StatusBadRequest, "body must be a heartbeat object or an array of heartbeats")
-		return
+	items := []json.RawMessage{trimmed}
+	if !single {
+		var ok bool
+		if items, ok = heartbeat.Split(trimmed); !ok && json.Unmarshal(trimmed, &items) != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, "body must be a heartbeat object or an array of heartbeats")
+			return
+		}
 	}
 	if len(items) == 0 {
 		httpapi.WriteError(w, http.StatusBadRequest, "no heartbeats")
@@ -68,15 +71,68 @@ func (h *Handler) postHeartbeats(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"data": toHeartbeatJSON(outcomes[0].Heartbeat)})
 		return
 	}
-	responses := make([][2]any, len(outcomes))
+	writeResponses(w, outcomes)
+}
+
+// writeResponses answers a bulk request: 201 with {"responses": [[{"data": …}, 201] |
+// [{"error": …}, 400], …]}, as httpapi.WriteJSON writes it, without building the
+// values it would encode.
+func writeResponses(w http.ResponseWriter, outcomes []cmdheartbeats.Outcome) {
+	body := make([]byte, 0, 64+len(outcomes)*160)
+	body = append(body, `{"responses":[`...)
 	for i, o := range outcomes {
+		if i > 0 {
+			body = append(body, ',')
+		}
 		if o.Err != nil {
-			responses[i] = [2]any{map[string]string{"error": o.Err.Error()}, http.StatusBadRequest}
+			body = append(appendString(append(body, `[{"error":`...), o.Err.Error()), `},400]`...)
 			continue
 		}
-		responses[i] = [2]any{map[string]any{"data": toHeartbeatJSON(o.Heartbeat)}, http.StatusCreated}
+		body = appendHeartbeat(append(body, `[{"data":`...), o.Heartbeat)
+		body = append(body, `},201]`...)
 	}
-	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"responses": responses})
+	body = append(body, "]}"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(body)
+}
+
+// appendHeartbeat appends toHeartbeatJSON(hb) as JSON.
+func appendHeartbeat(b []byte, hb heartbeat.Heartbeat) []byte {
+	j := toHeartbeatJSON(hb)
+	b = append(append(b, `{"id":"`...), j.ID...)
+	b = appendString(append(b, `","entity":`...), j.Entity)
+	b = appendString(append(b, `,"type":`...), j.Type)
+	b = appendString(append(b, `,"category":`...), j.Category)
+	b = append(b, `,"time":`...)
+	if j.Time >= 1e-6 && j.Time < 1e21 { // what encoding/json writes without an exponent
+		b = strconv.AppendFloat(b, j.Time, 'f', -1, 64)
+	} else {
+		b = appendEncoded(b, j.Time)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string the way httpapi.WriteJSON writes it (no
+// HTML escaping).
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return appendEncoded(b, s) // escapes, or UTF-8 to check
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// appendEncoded appends v as httpapi.WriteJSON's encoder writes it.
+func appendEncoded(b []byte, v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // strings and numbers always encode
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // noneValidMessage names the first few reasons.
