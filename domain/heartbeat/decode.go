@@ -15,34 +15,35 @@ var (
 		"lines", "line_additions", "line_deletions", "user_agent", "editor", "os", "plugin", "machine", "time"}
 )
 
-// decodePlain is Decode for the payloads Parse writes (and any JSON like them): one
-// string holds the payload and the heartbeat's strings are cut from it. false when the
+// decodePlain is Decode for the payloads Parse writes (and any JSON like them), its
+// strings cut from one allocation. false when the
 // payload holds what only encoding/json should judge (a key matching a field in
 // another letter case, a repeated key of the payload, a field of an unexpected type,
 // invalid JSON); decodeAny then gives the answer, or the error.
 func decodePlain(data []byte) (Heartbeat, bool) {
 	var h Heartbeat
-	var text string
-	str := func(start, end int, plain bool) (string, bool) {
-		if !plain {
-			var s string
-			return s, json.Unmarshal(data[start:end], &s) == nil
+	strs := cutter{src: data}
+	// str makes field the string data[start:end] (quotes included).
+	str := func(field, start, end int, plain bool) bool {
+		if plain {
+			strs.span(&h, field, start+1, end-1)
+			return true
 		}
-		if text == "" {
-			text = string(data)
-		}
-		return text[start+1 : end-1], true
+		var s string
+		ok := json.Unmarshal(data[start:end], &s) == nil
+		strs.set(&h, field, s)
+		return ok
 	}
 	var t []byte
 	heartbeat := func(key []byte, start, end int, kind byte, plain bool) bool {
-		i := nameIndex(key, heartbeatNames)
+		i := heartbeatField(key)
 		if i < 0 {
 			return !foldsToAny(key, heartbeatNames)
 		}
 		if kind == 'n' {
 			return true // encoding/json leaves the field as it was
 		}
-		var dst *string
+		field := 0
 		switch heartbeatNames[i] {
 		case "is_write":
 			h.IsWrite = kind == 't'
@@ -57,28 +58,22 @@ func decodePlain(data []byte) (Heartbeat, bool) {
 			t = data[start:end]
 			return kind == '0'
 		case "user_agent", "editor", "os", "plugin", "machine":
-			return kind == '"' // overwritten below, from the payload
+			return kind == '"' // the payload's own values stand, whatever the heartbeat says
 		case "entity":
-			dst = &h.Entity
+			field = fieldEntity
 		case "type":
-			dst = &h.Type
+			field = fieldType
 		case "category":
-			dst = &h.Category
+			field = fieldCategory
 		case "project":
-			dst = &h.Project
+			field = fieldProject
 		case "branch":
-			dst = &h.Branch
+			field = fieldBranch
 		case "language":
-			dst = &h.Language
+			field = fieldLanguage
 		}
-		if kind != '"' {
-			return false
-		}
-		var ok bool
-		*dst, ok = str(start, end, plain)
-		return ok
+		return kind == '"' && str(field, start, end, plain)
 	}
-	var userAgent, editor, os, plugin, machine string
 	seen := 0
 	end, ok := eachMember(data, spaceEnd(data, 0), func(key []byte, start, end int, kind byte, plain bool) bool {
 		i := nameIndex(key, recordedNames)
@@ -92,23 +87,7 @@ func decodePlain(data []byte) (Heartbeat, bool) {
 		if i == 0 {
 			return kind == '{' // its members went to heartbeat
 		}
-		if kind != '"' {
-			return false
-		}
-		s, ok := str(start, end, plain)
-		switch i {
-		case 1:
-			userAgent = s
-		case 2:
-			editor = s
-		case 3:
-			os = s
-		case 4:
-			plugin = s
-		case 5:
-			machine = s
-		}
-		return ok
+		return kind == '"' && str(fieldUserAgent+i-1, start, end, plain)
 	}, "heartbeat", heartbeat)
 	if !ok || spaceEnd(data, end) != len(data) || seen&1 == 0 {
 		return h, false
@@ -120,10 +99,10 @@ func decodePlain(data []byte) (Heartbeat, bool) {
 	if h.Time, err = unixSeconds(json.Number(t)); err != nil {
 		return h, false
 	}
+	strs.cut(&h)
 	if h.Category == "" {
 		h.Category = DefaultCategory
 	}
-	h.UserAgent, h.Editor, h.OS, h.Plugin, h.Machine = userAgent, editor, os, plugin, machine
 	return h, true
 }
 
@@ -193,6 +172,47 @@ func eachMember(b []byte, i int, f memberFunc, innerKey string, inner memberFunc
 	}
 }
 
+// heartbeatField is nameIndex(key, heartbeatNames), by a switch: the payloads' inner
+// keys are many, and comparing each with every name costs.
+func heartbeatField(key []byte) int {
+	switch string(key) {
+	case "entity":
+		return 0
+	case "type":
+		return 1
+	case "category":
+		return 2
+	case "project":
+		return 3
+	case "branch":
+		return 4
+	case "language":
+		return 5
+	case "is_write":
+		return 6
+	case "lines":
+		return 7
+	case "line_additions":
+		return 8
+	case "line_deletions":
+		return 9
+	case "user_agent":
+		return 10
+	case "editor":
+		return 11
+	case "os":
+		return 12
+	case "plugin":
+		return 13
+	case "machine":
+		return 14
+	case "time":
+		return 15
+	}
+	return -1
+}
+
+// nameIndex is the index of key in names, or -1.
 func nameIndex(key []byte, names []string) int {
 	for i, n := range names {
 		if string(key) == n {

@@ -3,6 +3,7 @@ package heartbeat
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -40,14 +41,16 @@ type Parser struct {
 	block   []byte
 }
 
-// member is one key of a heartbeat object and its value in the source.
+// member is one key of a heartbeat object and its value, as offsets in the source (no
+// pointers: members are moved about while sorting).
 type member struct {
-	key        []byte
-	start, end int
-	kind       byte // '"' string, '0' number, 't' true, 'f' false, 'n' null, '[' array
-	plain      bool // a string whose bytes are its value (stringEnd)
-	at         int  // where the value starts in the canonical form
+	keyStart, keyEnd int32
+	start, end       int32
+	kind             byte // '"' string, '0' number, 't' true, 'f' false, 'n' null, '[' array
+	plain            bool // a string whose bytes are its value (stringEnd)
 }
+
+func (m *member) key(raw []byte) []byte { return raw[m.keyStart:m.keyEnd] }
 
 // payloadBlock is the room payloads are cut from: a block serves a few dozen.
 const payloadBlock = 32 << 10
@@ -75,12 +78,12 @@ func (p *Parser) parsePlain(raw []byte) (Heartbeat, eventlog.EventData, bool) {
 	ms := p.members
 	// Insertion sort: a heartbeat has a dozen keys or so.
 	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && bytes.Compare(ms[j-1].key, ms[j].key) > 0; j-- {
+		for j := i; j > 0 && bytes.Compare(ms[j-1].key(raw), ms[j].key(raw)) > 0; j-- {
 			ms[j-1], ms[j] = ms[j], ms[j-1]
 		}
 	}
 	for i := 1; i < len(ms); i++ {
-		if bytes.Equal(ms[i-1].key, ms[i].key) {
+		if bytes.Equal(ms[i-1].key(raw), ms[i].key(raw)) {
 			return Heartbeat{}, eventlog.EventData{}, false // the last one counts: the general way knows
 		}
 	}
@@ -89,7 +92,7 @@ func (p *Parser) parsePlain(raw []byte) (Heartbeat, eventlog.EventData, bool) {
 	// the block; the canonical form is hashed where it lies.
 	agent := p.client.UserAgent
 	for i := range ms {
-		if m := &ms[i]; string(m.key) == "user_agent" && m.kind == '"' {
+		if m := &ms[i]; string(m.key(raw)) == "user_agent" && m.kind == '"' {
 			if s, ok := stringValue(raw, m); ok && s != "" {
 				agent = s
 			} else if !ok {
@@ -114,8 +117,7 @@ func (p *Parser) parsePlain(raw []byte) (Heartbeat, eventlog.EventData, bool) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(append(append(buf, '"'), m.key...), '"', ':')
-		m.at = len(buf) - canonStart
+		buf = append(append(append(buf, '"'), m.key(raw)...), '"', ':')
 		var ok bool
 		if buf, ok = appendCanonical(buf, raw, m); !ok {
 			return Heartbeat{}, eventlog.EventData{}, false
@@ -127,7 +129,7 @@ func (p *Parser) parsePlain(raw []byte) (Heartbeat, eventlog.EventData, bool) {
 	data := buf[base:len(buf):len(buf)]
 	canonical := buf[canonStart:canonEnd]
 
-	h, ok := p.fields(raw, canonical)
+	h, ok := p.fields(raw)
 	if !ok {
 		return Heartbeat{}, eventlog.EventData{}, false
 	}
@@ -145,6 +147,9 @@ func (p *Parser) parsePlain(raw []byte) (Heartbeat, eventlog.EventData, bool) {
 // false when it is anything else or holds what parsePlain leaves to the general way.
 func (p *Parser) scanObject(raw []byte) bool {
 	p.members = p.members[:0]
+	if len(raw) > math.MaxInt32 {
+		return false // members keep 32-bit offsets
+	}
 	i := spaceEnd(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
@@ -161,23 +166,24 @@ func (p *Parser) scanObject(raw []byte) bool {
 		if keyEnd < 0 || !plain {
 			return false
 		}
-		key := raw[i+1 : keyEnd-1]
+		keyStart := i + 1
 		if i = spaceEnd(raw, keyEnd); i >= len(raw) || raw[i] != ':' {
 			return false
 		}
 		i = spaceEnd(raw, i+1)
-		m := member{key: key, start: i}
-		if m.end, m.kind, m.plain = scalarEnd(raw, i); m.end < 0 {
+		end, kind, plain := scalarEnd(raw, i)
+		if end < 0 {
 			if i >= len(raw) || raw[i] != '[' {
 				return false // an object, or not JSON
 			}
-			if m.end = flatArrayEnd(raw, i); m.end < 0 {
+			if end = flatArrayEnd(raw, i); end < 0 {
 				return false
 			}
-			m.kind = '['
+			kind = '['
 		}
-		p.members = append(p.members, m)
-		i = spaceEnd(raw, m.end)
+		p.members = append(p.members, member{keyStart: int32(keyStart), keyEnd: int32(keyEnd - 1),
+			start: int32(i), end: int32(end), kind: kind, plain: plain})
+		i = spaceEnd(raw, end)
 		switch {
 		case i < len(raw) && raw[i] == ',':
 			i = spaceEnd(raw, i+1)
@@ -288,48 +294,42 @@ func stringValue(raw []byte, m *member) (string, bool) {
 }
 
 // fields reads the heartbeat's fields from its members, as read does; false when one
-// is missing or invalid (the general way then says which). Plain strings are cut from
-// one copy of the canonical form.
-func (p *Parser) fields(raw, canonical []byte) (Heartbeat, bool) {
+// is missing or invalid (the general way then says which). The strings take one
+// allocation.
+func (p *Parser) fields(raw []byte) (Heartbeat, bool) {
 	var h Heartbeat
-	var text string // the canonical form, copied once the first plain string needs it
-	str := func(m *member, maxLen int) (string, bool) {
-		if m.kind == 'n' {
-			return "", true
-		}
-		if m.kind != '"' {
-			return "", false
-		}
-		if !m.plain {
+	strs := cutter{src: raw}
+	str := func(field int, m *member, maxLen int) bool {
+		switch {
+		case m.kind == 'n':
+			return true
+		case m.kind != '"':
+			return false
+		case !m.plain:
 			v, ok := stringValue(raw, m)
-			return v, ok && utf8.RuneCountInString(v) <= maxLen && !strings.ContainsRune(v, 0)
+			strs.set(&h, field, v)
+			return ok && utf8.RuneCountInString(v) <= maxLen && !strings.ContainsRune(v, 0)
 		}
-		n := m.end - m.start - 2
-		if utf8.RuneCount(canonical[m.at+1:m.at+1+n]) > maxLen { // no NUL: it would be escaped
-			return "", false
-		}
-		if text == "" {
-			text = string(canonical)
-		}
-		return text[m.at+1 : m.at+1+n], true
+		strs.span(&h, field, int(m.start)+1, int(m.end)-1)
+		return utf8.RuneCount(raw[m.start+1:m.end-1]) <= maxLen // no NUL: it would be escaped
 	}
 	var hasTime bool
 	for i := range p.members {
 		m := &p.members[i]
 		ok := true
-		switch string(m.key) {
+		switch string(m.key(raw)) {
 		case "entity":
-			h.Entity, ok = str(m, maxEntityLen)
+			ok = str(fieldEntity, m, maxEntityLen)
 		case "type":
-			h.Type, ok = str(m, maxNameLen)
+			ok = str(fieldType, m, maxNameLen)
 		case "category":
-			h.Category, ok = str(m, maxNameLen)
+			ok = str(fieldCategory, m, maxNameLen)
 		case "project":
-			h.Project, ok = str(m, maxNameLen)
+			ok = str(fieldProject, m, maxNameLen)
 		case "branch":
-			h.Branch, ok = str(m, maxNameLen)
+			ok = str(fieldBranch, m, maxNameLen)
 		case "language":
-			h.Language, ok = str(m, maxNameLen)
+			ok = str(fieldLanguage, m, maxNameLen)
 		case "lines":
 			h.Lines, ok = count(raw, m)
 		case "line_additions":
@@ -353,6 +353,7 @@ func (p *Parser) fields(raw, canonical []byte) (Heartbeat, bool) {
 			return h, false
 		}
 	}
+	strs.cut(&h)
 	switch h.Type {
 	case EntityFile, EntityApp, EntityDomain, EntityURL:
 	default:

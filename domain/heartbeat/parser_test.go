@@ -219,3 +219,14 @@ func checkDecode(t *testing.T, data []byte) bool {
 	}
 	return ok
 }
+
+func TestHeartbeatField_IsTheIndexOfTheName(t *testing.T) {
+	for i, n := range heartbeatNames {
+		if got := heartbeatField([]byte(n)); got != i {
+			t.Errorf("%s: %d, want %d", n, got, i)
+		}
+	}
+	if got := heartbeatField([]byte("Entity")); got != -1 {
+		t.Errorf("Entity: %d", got)
+	}
+}

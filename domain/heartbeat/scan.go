@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -249,4 +250,104 @@ func Split(body []byte) ([]json.RawMessage, bool) {
 			return nil, false
 		}
 	}
+}
+
+// cutter makes the strings of a heartbeat with one allocation: each is given as a
+// span of src, and all are copied out together by cut. A value set directly (set)
+// replaces what is pending for the same field, so the last value given wins. Fields
+// are named by index (stringField), not pointer, so that the heartbeat stays on the
+// stack.
+type cutter struct {
+	src   []byte
+	parts [12]struct {
+		field      int8 // -1: replaced
+		start, end int32
+	}
+	n int
+}
+
+// The string fields of a Heartbeat, for cutter.
+const (
+	fieldEntity = iota
+	fieldType
+	fieldCategory
+	fieldProject
+	fieldBranch
+	fieldLanguage
+	fieldUserAgent
+	fieldEditor
+	fieldOS
+	fieldPlugin
+	fieldMachine
+)
+
+func (h *Heartbeat) stringField(field int) *string {
+	switch field {
+	case fieldEntity:
+		return &h.Entity
+	case fieldType:
+		return &h.Type
+	case fieldCategory:
+		return &h.Category
+	case fieldProject:
+		return &h.Project
+	case fieldBranch:
+		return &h.Branch
+	case fieldLanguage:
+		return &h.Language
+	case fieldUserAgent:
+		return &h.UserAgent
+	case fieldEditor:
+		return &h.Editor
+	case fieldOS:
+		return &h.OS
+	case fieldPlugin:
+		return &h.Plugin
+	}
+	return &h.Machine
+}
+
+// span makes field src[start:end] at the next cut.
+func (c *cutter) span(h *Heartbeat, field, start, end int) {
+	if c.n == len(c.parts) {
+		c.cut(h)
+	}
+	c.parts[c.n].field, c.parts[c.n].start, c.parts[c.n].end = int8(field), int32(start), int32(end)
+	c.n++
+}
+
+// set makes field v now.
+func (c *cutter) set(h *Heartbeat, field int, v string) {
+	for i := range c.parts[:c.n] {
+		if int(c.parts[i].field) == field {
+			c.parts[i].field = -1
+		}
+	}
+	*h.stringField(field) = v
+}
+
+// cut sets the pending strings.
+func (c *cutter) cut(h *Heartbeat) {
+	size := 0
+	for _, p := range c.parts[:c.n] {
+		if p.field >= 0 {
+			size += int(p.end - p.start)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, p := range c.parts[:c.n] {
+		if p.field >= 0 {
+			b.Write(c.src[p.start:p.end])
+		}
+	}
+	all, at := b.String(), 0
+	for _, p := range c.parts[:c.n] {
+		if p.field >= 0 {
+			n := int(p.end - p.start)
+			*h.stringField(int(p.field)) = all[at : at+n]
+			at += n
+		}
+	}
+	c.n = 0
 }

@@ -2,15 +2,18 @@ package wakatimeapi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	cmdheartbeats "github.com/devflow/backend/commands/heartbeats"
 	"github.com/devflow/backend/domain/heartbeat"
+	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/infra/httpapi"
 )
 
@@ -34,10 +37,15 @@ func toHeartbeatJSON(h heartbeat.Heartbeat) heartbeatJSON {
 // none valid the answer is 400.
 func (h *Handler) postHeartbeats(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, ok := httpapi.ReadBodyLimit(w, r, h.maxBody)
+	var buf []byte
+	if kept, ok := h.buffers.Get().(*[]byte); ok {
+		buf = *kept
+	}
+	body, ok := httpapi.ReadBodyInto(w, r, h.maxBody, buf)
 	if !ok {
 		return
 	}
+	defer h.keep(body)
 	trimmed := bytes.TrimSpace(body)
 	single := len(trimmed) > 0 && trimmed[0] == '{'
 	items := []json.RawMessage{trimmed}
@@ -71,14 +79,33 @@ func (h *Handler) postHeartbeats(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"data": toHeartbeatJSON(outcomes[0].Heartbeat)})
 		return
 	}
-	writeResponses(w, outcomes)
+	h.writeResponses(w, outcomes)
+}
+
+// keptBuffer is the smallest buffer kept for the next request: smaller ones cost
+// little to allocate.
+const keptBuffer = 16 << 10
+
+// keep offers b's room to the next request's body or answer; nothing refers to it once
+// the answer is written (the heartbeats and their payloads are copies).
+func (h *Handler) keep(b []byte) {
+	if cap(b) < keptBuffer {
+		return
+	}
+	b = b[:0]
+	h.buffers.Put(&b)
 }
 
 // writeResponses answers a bulk request: 201 with {"responses": [[{"data": …}, 201] |
 // [{"error": …}, 400], …]}, as httpapi.WriteJSON writes it, without building the
 // values it would encode.
-func writeResponses(w http.ResponseWriter, outcomes []cmdheartbeats.Outcome) {
-	body := make([]byte, 0, 64+len(outcomes)*160)
+func (h *Handler) writeResponses(w http.ResponseWriter, outcomes []cmdheartbeats.Outcome) {
+	var body []byte
+	if kept, ok := h.buffers.Get().(*[]byte); ok {
+		body = *kept
+	}
+	body = slices.Grow(body[:0], 64+len(outcomes)*192)
+	defer h.keep(body)
 	body = append(body, `{"responses":[`...)
 	for i, o := range outcomes {
 		if i > 0 {
@@ -92,17 +119,17 @@ func writeResponses(w http.ResponseWriter, outcomes []cmdheartbeats.Outcome) {
 		body = append(body, `},201]`...)
 	}
 	body = append(body, "]}"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	header := w.Header()
+	header.Set("Content-Type", "application/json; charset=utf-8")
+	header.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(body)
 }
 
 // appendHeartbeat appends toHeartbeatJSON(hb) as JSON.
 func appendHeartbeat(b []byte, hb heartbeat.Heartbeat) []byte {
-	j := toHeartbeatJSON(hb)
-	b = append(append(b, `{"id":"`...), j.ID...)
+	j := heartbeatJSON{Entity: hb.Entity, Type: hb.Type, Category: hb.Category, Time: float64(hb.Time.UnixMicro()) / 1e6}
+	b = appendID(append(b, `{"id":"`...), hb.ID)
 	b = appendString(append(b, `","entity":`...), j.Entity)
 	b = appendString(append(b, `,"type":`...), j.Type)
 	b = appendString(append(b, `,"category":`...), j.Category)
@@ -113,6 +140,17 @@ func appendHeartbeat(b []byte, hb heartbeat.Heartbeat) []byte {
 		b = appendEncoded(b, j.Time)
 	}
 	return append(b, '}')
+}
+
+// appendID appends id in its text form, as ids.ID.String writes it.
+func appendID(b []byte, id ids.ID) []byte {
+	for i, part := range [...][2]int{{0, 4}, {4, 6}, {6, 8}, {8, 10}, {10, 16}} {
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = hex.AppendEncode(b, id[part[0]:part[1]])
+	}
+	return b
 }
 
 // appendString appends s as a JSON string the way httpapi.WriteJSON writes it (no

@@ -38,7 +38,7 @@ func TestWriteResponses_WritesWhatWriteJSONWrites(t *testing.T) {
 	httpapi.WriteJSON(want, http.StatusCreated, map[string]any{"responses": responses})
 
 	got := httptest.NewRecorder()
-	writeResponses(got, outcomes)
+	(&Handler{}).writeResponses(got, outcomes)
 	if got.Code != want.Code || got.Body.String() != want.Body.String() {
 		t.Errorf("wrote %d %s\nwant %d %s", got.Code, got.Body, want.Code, want.Body)
 	}
