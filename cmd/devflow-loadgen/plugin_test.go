@@ -98,6 +98,31 @@ func TestPlugin_TallyCountsEachHeartbeatsAnswer(t *testing.T) {
 	if a, _, r := p.tally([]byte(`{"responses": []}`), 3); a != 0 || r != 3 {
 		t.Errorf("an answer without the heartbeats' pairs: accepted %d, rejected %d", a, r)
 	}
+	// devFlow's own spelling (no spaces) takes the quick way, with the same counts.
+	compact := strings.NewReplacer(" ", "").Replace(body)
+	if a, d, r := p.tally([]byte(compact), 3); a != 2 || d != 0 || r != 1 {
+		t.Errorf("%s: accepted %d, duplicates %d, rejected %d; want 2, 0, 1", compact, a, d, r)
+	}
+	for _, bad := range []string{`{"responses":[1,2,3]}`, `{"responses":[[{},201],[{},201],[{},201]]`, `{"responses":[[{},201],[{},201],[{},201]]}x`} {
+		if a, _, r := p.tally([]byte(bad), 3); a != 0 || r != 3 {
+			t.Errorf("%s: accepted %d, rejected %d", bad, a, r)
+		}
+	}
+}
+
+// The request body is written by hand; it must be what json.Marshal writes.
+func TestAppendHeartbeats_WritesWhatJSONMarshalWrites(t *testing.T) {
+	p := newPlugin(9, 2, time.Now().Add(-heartbeatLead))
+	beats := p.batch(2000)
+	beats = append(beats, wakaHeartbeat{Entity: `C:\dev\"<a>&b".go` + "\u2028\xff\t", Type: "file", Time: 1e-7, Dependencies: []string{"é", ""}},
+		wakaHeartbeat{Time: 1e21, Project: "日本"}, wakaHeartbeat{})
+	want, err := json.Marshal(beats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendHeartbeats(nil, beats); string(got) != string(want) {
+		t.Errorf("wrote\n%s\nwant\n%s", got, want)
+	}
 }
 
 // The statusbar probe's history is a year of working days up to the present, in time

@@ -64,8 +64,9 @@ func (h *RecordHandler) Handle(ctx context.Context, r Record) ([]Outcome, error)
 	outcomes := make([]Outcome, len(r.Heartbeats))
 	events := make([]eventlog.EventData, 0, len(r.Heartbeats))
 	seen := make(map[ids.ID]bool, len(r.Heartbeats))
+	parser := heartbeat.NewParser(r.User, r.Client, now, h.maxAge)
 	for i, raw := range r.Heartbeats {
-		hb, ev, err := heartbeat.Parse(r.User, raw, r.Client, now, h.maxAge)
+		hb, ev, err := parser.Parse(raw)
 		outcomes[i] = Outcome{Heartbeat: hb, Err: err}
 		if err != nil || seen[hb.ID] {
 			continue // the same heartbeat twice in one request is stored once

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
@@ -30,6 +31,9 @@ type Handler struct {
 	queries *qheartbeats.Queries
 	maxBody int64
 	timeout float64 // WAKATIME_TIMEOUT_MINUTES, as the reads report it
+	// buffers (*[]byte) keep the room of heartbeat requests' bodies and answers between
+	// requests.
+	buffers sync.Pool
 }
 
 // NewHandler builds the handler; maxBody bounds a heartbeat request's body.
