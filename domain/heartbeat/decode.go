@@ -12,7 +12,7 @@ import (
 var (
 	recordedNames  = []string{"heartbeat", "user_agent", "editor", "os", "plugin", "machine"}
 	heartbeatNames = []string{"entity", "type", "category", "project", "branch", "language", "is_write",
-		"lines", "line_additions", "line_deletions", "user_agent", "editor", "os", "plugin", "machine", "time"}
+		"lines", "line_additions", "line_deletions", "time"}
 )
 
 // decodePlain is Decode for the payloads Parse writes (and any JSON like them), its
@@ -57,8 +57,6 @@ func decodePlain(data []byte) (Heartbeat, bool) {
 		case "time":
 			t = data[start:end]
 			return kind == '0'
-		case "user_agent", "editor", "os", "plugin", "machine":
-			return kind == '"' // the payload's own values stand, whatever the heartbeat says
 		case "entity":
 			field = fieldEntity
 		case "type":
@@ -196,18 +194,8 @@ func heartbeatField(key []byte) int {
 		return 8
 	case "line_deletions":
 		return 9
-	case "user_agent":
-		return 10
-	case "editor":
-		return 11
-	case "os":
-		return 12
-	case "plugin":
-		return 13
-	case "machine":
-		return 14
 	case "time":
-		return 15
+		return 10
 	}
 	return -1
 }

@@ -68,12 +68,13 @@ type Heartbeat struct {
 	Lines         int64     `json:"lines"`
 	LineAdditions int64     `json:"line_additions"`
 	LineDeletions int64     `json:"line_deletions"`
-	// Added by the server.
-	UserAgent string `json:"user_agent"`
-	Editor    string `json:"editor"`
-	OS        string `json:"os"`
-	Plugin    string `json:"plugin"`
-	Machine   string `json:"machine"`
+	// Added by the server, stored beside the heartbeat as sent: whatever the sent
+	// heartbeat holds under these names (a plugin may send "editor": 5) is not read.
+	UserAgent string `json:"-"`
+	Editor    string `json:"-"`
+	OS        string `json:"-"`
+	Plugin    string `json:"-"`
+	Machine   string `json:"-"`
 }
 
 // Client is what the server knows of the sender of a request.

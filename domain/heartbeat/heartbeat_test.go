@@ -51,6 +51,28 @@ func TestParse_KeepsEveryFieldAndDerivesTheIDFromContent(t *testing.T) {
 	}
 }
 
+// A sent heartbeat's own editor, os, plugin or machine of another type than a string is
+// kept as sent but not read: the stored payload decodes, with the server's values.
+// (It was stored with 201 and then parked by the projection, never counted.)
+func TestParse_SentServerFieldsOfAnyTypeDecode(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	client := Client{UserAgent: "wakatime/v1.73.0 (linux-6.1-x86_64) go1.22 vim/9.0 vim-wakatime/11.0.0", Machine: "box"}
+	for _, extra := range []string{`"editor": 5`, `"os": {"name": "x"}`, `"plugin": [1]`, `"machine": true`, `"user_agent": 7`, `"editor": null`} {
+		raw := json.RawMessage(`{"time": 1799999000, "entity": "/src/a.go", "type": "file", ` + extra + `}`)
+		h, ev, err := Parse(user, raw, client, now, 14*24*time.Hour)
+		if err != nil {
+			t.Fatalf("%s: %v", extra, err)
+		}
+		back, err := Decode(ev.SchemaVersion, ev.Data)
+		if err != nil {
+			t.Fatalf("%s: the stored payload does not decode: %v (%s)", extra, err, ev.Data)
+		}
+		if back.Editor != "vim" || back.OS != "linux" || back.Machine != "box" || back.Editor != h.Editor {
+			t.Errorf("%s: decoded %+v", extra, back)
+		}
+	}
+}
+
 func TestParse_RejectsInvalidHeartbeats(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for name, raw := range map[string]string{
