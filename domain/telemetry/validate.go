@@ -63,19 +63,10 @@ func (v Value) text(buf []byte) []byte {
 // knownClientType returns the constant for one of the six client types, "" otherwise
 // (without allocating).
 func knownClientType(b []byte) string {
-	switch string(b) {
-	case ClientTextChange:
-		return ClientTextChange
-	case ClientFileSave:
-		return ClientFileSave
-	case ClientEditorSwitch:
-		return ClientEditorSwitch
-	case ClientDebugSessionStart:
-		return ClientDebugSessionStart
-	case ClientTerminalOpen:
-		return ClientTerminalOpen
-	case ClientGitActivity:
-		return ClientGitActivity
+	for _, t := range clientTypes {
+		if string(b) == t[0] {
+			return t[0]
+		}
 	}
 	return ""
 }
