@@ -25,6 +25,8 @@ type Limits struct {
 
 // QuickCheck checks one event without the schema validator and, when it is surely
 // valid, reads what the ingest needs from it. ok=false: the schema validator decides.
+// Event runs only on an identified event, so it may take the formats of session_id and
+// timestamp as proven.
 func (l Limits) QuickCheck(ev Value) (c Checked, ok bool) {
 	c, err := Identify(ev)
 	return c, err == nil && l.Event != nil && l.Event(c.ClientType, ev)
@@ -35,10 +37,17 @@ func (l Limits) QuickCheckEnvelope(root Value) bool {
 	return l.Envelope != nil && l.Envelope(root)
 }
 
+// The members Identify parses besides type: session_id as a UUID (ids.ParseBytes) and
+// timestamp as a date-time (ParseTimestamp).
+const (
+	FieldSessionID = "session_id"
+	FieldTimestamp = "timestamp"
+)
+
 // Identify reads type, session_id and timestamp of an event the schemas found valid.
 func Identify(ev Value) (Checked, error) {
 	var f [3]Value
-	ev.fields([]string{"type", "session_id", "timestamp"}, f[:])
+	ev.fields([]string{"type", FieldSessionID, FieldTimestamp}, f[:])
 	var buf [64]byte
 	c := Checked{ClientType: knownClientType(f[0].text(buf[:0]))}
 	if c.ClientType == "" {

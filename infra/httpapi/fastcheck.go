@@ -212,6 +212,22 @@ func (c *fastCheck) compileKeyword(key string, val any) bool {
 	return false
 }
 
+// identified drops the format checks of an event's members that telemetry.Identify has
+// parsed, with the parsers checkFormat uses, by the time the event's check runs
+// (Limits.QuickCheck identifies first): an ingest parses each event's UUID and
+// date-time once.
+func (c *fastCheck) identified() *fastCheck {
+	if c == nil || c.never {
+		return c
+	}
+	for name, format := range map[string]string{telemetry.FieldSessionID: "uuid", telemetry.FieldTimestamp: "date-time"} {
+		if i := c.find([]byte(name)); i >= 0 && c.props[i].check != nil && c.props[i].check.format == format {
+			c.props[i].check.format = ""
+		}
+	}
+	return c
+}
+
 // property returns the property named name, adding it when new.
 func (c *fastCheck) property(name string) *property {
 	if i := c.find([]byte(name)); i >= 0 {

@@ -92,7 +92,7 @@ func CompileSchemas() (*Schemas, error) {
 	for name, component := range schemaComponents {
 		if t, isEvent := strings.CutPrefix(name, "event."); isEvent {
 			s.eventSchemas[t] = name
-			fastEvents[t] = compileFast(defs[component])
+			fastEvents[t] = compileFast(defs[component]).identified()
 		}
 		loc := schemasBase + "#/$defs/" + component
 		sch, err := c.Compile(loc)
