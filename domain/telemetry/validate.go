@@ -13,30 +13,6 @@ type Checked struct {
 	Time       time.Time // timestamp
 }
 
-// Limits are what the contract allows of a telemetry payload (4.1–4.4), as checks of
-// the parsed document. The HTTP adapter compiles them from the schemas of openapi.yaml
-// at start-up, so the payload is described in one place only. Each check answers true
-// only when it is sure the value is valid; false leaves the decision, and the error
-// details, to the adapter's schema validator. The zero Limits is never sure.
-type Limits struct {
-	Envelope func(root Value) bool                  // the payload envelope (4.1)
-	Event    func(clientType string, ev Value) bool // an event, by the schema of its type (4.2–4.4)
-}
-
-// QuickCheck checks one event without the schema validator and, when it is surely
-// valid, reads what the ingest needs from it. ok=false: the schema validator decides.
-// Event runs only on an identified event, so it may take the formats of session_id and
-// timestamp as proven.
-func (l Limits) QuickCheck(ev Value) (c Checked, ok bool) {
-	c, err := Identify(ev)
-	return c, err == nil && l.Event != nil && l.Event(c.ClientType, ev)
-}
-
-// QuickCheckEnvelope is QuickCheck for the payload envelope.
-func (l Limits) QuickCheckEnvelope(root Value) bool {
-	return l.Envelope != nil && l.Envelope(root)
-}
-
 // The members Identify parses besides type: session_id as a UUID (ids.ParseBytes) and
 // timestamp as a date-time (ParseTimestamp).
 const (

@@ -42,25 +42,6 @@ func TestIdentify_ReadsTypeSessionAndTime(t *testing.T) {
 	}
 }
 
-// QuickCheck is sure only when the compiled check is, and reads the event then.
-func TestQuickCheck_SureOnlyWhenTheCompiledCheckIs(t *testing.T) {
-	var d telemetry.Doc
-	if err := d.Parse(tt.Payload(tt.FileSave(sid, at, "a.ts", 1))); err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range d.Root().Get("events").Elements() {
-		var zero telemetry.Limits
-		if _, ok := zero.QuickCheck(ev); ok || zero.QuickCheckEnvelope(d.Root()) {
-			t.Fatal("the zero Limits must never be sure")
-		}
-		sure := telemetry.Limits{Event: func(string, telemetry.Value) bool { return true }, Envelope: func(telemetry.Value) bool { return true }}
-		c, ok := sure.QuickCheck(ev)
-		if !ok || c.ClientType != telemetry.ClientFileSave || c.SessionID.String() != sid || !c.Time.Equal(at) || !sure.QuickCheckEnvelope(d.Root()) {
-			t.Fatalf("QuickCheck = %+v, %v", c, ok)
-		}
-	}
-}
-
 func TestClientDecoder_ReadsStoredEvents(t *testing.T) {
 	store := func(e tt.Event) []byte {
 		b, _ := json.Marshal(e)
