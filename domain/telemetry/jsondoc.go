@@ -498,24 +498,14 @@ func (p *parser) str() (uint8, error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				r, ok := hex4(s, i+2)
+				r, n, lone, ok := escapedRune(s, i)
 				if !ok {
 					return 0, ErrSyntax
 				}
-				i += 6
-				switch {
-				case r == 0:
-					flags |= flagBadText
-				case utf16.IsSurrogate(r):
-					// A high surrogate must be followed by an escaped low one.
-					if r < 0xdc00 && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if r2, ok := hex4(s, i+2); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
-							i += 6
-							continue
-						}
-					}
+				if r == 0 || lone {
 					flags |= flagBadText
 				}
+				i += n
 			default:
 				return 0, ErrSyntax
 			}
@@ -527,6 +517,25 @@ func (p *parser) str() (uint8, error) {
 			i += size
 		}
 	}
+}
+
+// escapedRune reads the \uXXXX escape at s[i], a surrogate pair as one rune, and
+// returns the rune and the escape's length. A surrogate that is not half of a pair
+// (lone) reads as U+FFFD, as encoding/json decodes it; ok is false when s[i:] is not
+// an escape.
+func escapedRune(s []byte, i int) (r rune, n int, lone, ok bool) {
+	if r, ok = hex4(s, i+2); !ok {
+		return 0, 0, false, false
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6, false, true
+	}
+	if r < 0xdc00 && i+7 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+		if r2, ok := hex4(s, i+8); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+			return utf16.DecodeRune(r, r2), 12, false, true
+		}
+	}
+	return utf8.RuneError, 6, true, true
 }
 
 func hex4(s []byte, i int) (rune, bool) {
@@ -577,22 +586,12 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r, ok := hex4(raw, i+2)
+			r, n, _, ok := escapedRune(raw, i)
 			if !ok {
 				return dst, false
 			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r < 0xdc00 && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					if r2, ok := hex4(raw, i+2); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
-						dst = utf8.AppendRune(dst, utf16.DecodeRune(r, r2))
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
 			dst = utf8.AppendRune(dst, r)
+			i += n
 			continue
 		default:
 			return dst, false
