@@ -427,25 +427,17 @@ func (p *parser) number() error {
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
-	if i >= len(s) {
-		return ErrSyntax
-	}
-	if s[i] == '0' {
+	// An integer part without leading zeros, then an optional fraction and exponent,
+	// each with at least one digit.
+	ok := true
+	if i < len(s) && s[i] == '0' {
 		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
+	} else if i, ok = digitRun(s, i); !ok {
 		return ErrSyntax
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+		if i, ok = digitRun(s, i+1); !ok {
 			return ErrSyntax
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -453,15 +445,21 @@ func (p *parser) number() error {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+		if i, ok = digitRun(s, i); !ok {
 			return ErrSyntax
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
 		}
 	}
 	p.pos = i
 	return nil
+}
+
+// digitRun is where the decimal digits starting at s[i] end, and whether there is one.
+func digitRun(s []byte, i int) (end int, ok bool) {
+	end = i
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	return end, end > i
 }
 
 // str scans a string starting at the opening quote and reports whether it has escapes
