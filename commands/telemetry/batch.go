@@ -2,9 +2,7 @@ package telemetry
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"runtime"
 	"strconv"
 	"sync"
@@ -114,8 +112,8 @@ func (b *batch) parse(body []byte) error {
 		return ErrMalformed
 	}
 	root := s.doc.Root()
-	if !b.h.limits.QuickCheckEnvelope(root) {
-		if details := b.h.validator.Envelope(envelopeDoc(root)); len(details) > 0 {
+	if !b.h.validator.QuickEnvelope(root) {
+		if details := b.h.validator.Envelope(root); len(details) > 0 {
 			return &ValidationError{Details: details}
 		}
 	}
@@ -231,15 +229,12 @@ func (p *part) check(h *IngestHandler, events []telemetry.Value, first int, body
 	p.stored, p.canonical = p.stored[:0], p.canonical[:0]
 	for j, ev := range events {
 		i := first + j
-		checked, ok := h.limits.QuickCheck(ev)
+		checked, err := telemetry.Identify(ev)
 		var details []Detail
-		if !ok {
-			if details = h.validator.Event(decode(ev.Raw()), i); len(details) == 0 {
-				var err error
-				if checked, err = telemetry.Identify(ev); err != nil {
-					p.err = fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
-					return
-				}
+		if err != nil || !h.validator.QuickEvent(checked.ClientType, ev) {
+			if details = h.validator.Event(ev, i); len(details) == 0 && err != nil {
+				p.err = fmt.Errorf("event %d: valid by schema but unreadable: %w", i, err)
+				return
 			}
 		}
 		if len(details) == 0 {
@@ -311,54 +306,4 @@ func (b *batch) identify(caller Caller) {
 			})
 		}
 	}
-}
-
-// envelopeDoc is the part of the payload the envelope schema looks at, decoded: the
-// events array stands in as placeholders of the same length (the envelope does not
-// validate items), so a 4 MB batch is never decoded into maps.
-func envelopeDoc(root telemetry.Value) any {
-	if !root.Is(telemetry.KindObject) {
-		return placeholder(root)
-	}
-	doc := map[string]any{}
-	for _, k := range []string{"workspace", "machine_timestamp", "session"} {
-		if v := root.Get(k); v.Exists() {
-			doc[k] = decode(v.Raw())
-		}
-	}
-	if ev := root.Get("events"); ev.Is(telemetry.KindArray) {
-		doc["events"] = make([]any, ev.Len())
-	} else if ev.Exists() {
-		doc["events"] = placeholder(ev)
-	}
-	return doc
-}
-
-// placeholder is a value of v's JSON type, for checks that only look at the type.
-func placeholder(v telemetry.Value) any {
-	switch v.Kind() {
-	case telemetry.KindObject:
-		return map[string]any{}
-	case telemetry.KindArray:
-		return []any{}
-	case telemetry.KindString:
-		return ""
-	case telemetry.KindNumber:
-		return json.Number("0")
-	case telemetry.KindTrue, telemetry.KindFalse:
-		return false
-	}
-	return nil
-}
-
-// decode decodes syntactically valid JSON like the request-schema validator expects
-// (json.Number numbers).
-func decode(raw []byte) any {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil && err != io.EOF {
-		return nil
-	}
-	return v
 }

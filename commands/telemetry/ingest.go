@@ -70,7 +70,6 @@ type Result struct {
 type IngestHandler struct {
 	store     Store
 	validator Validator
-	limits    telemetry.Limits // the validator's, for the quick check
 	mode      Mode
 	now       func() time.Time
 }
@@ -83,7 +82,7 @@ func NewIngestHandler(store Store, validator Validator, mode Mode, now func() ti
 	if now == nil {
 		now = time.Now
 	}
-	return &IngestHandler{store: store, validator: validator, limits: validator.Limits(), mode: mode, now: now}
+	return &IngestHandler{store: store, validator: validator, mode: mode, now: now}
 }
 
 // Handle checks, stores and reports one batch: parse and check the body, load the

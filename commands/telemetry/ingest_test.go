@@ -15,7 +15,6 @@ import (
 	"github.com/devflow/backend/domain/telemetry"
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
 	"github.com/devflow/backend/infra/httpapi"
-	"github.com/devflow/backend/infra/httpapi/telemetryapi"
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 )
@@ -49,7 +48,7 @@ func testIngestRules(t *testing.T, store func(*pgxpool.Pool, *postgres.EventStor
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := cmdtelemetry.NewIngestHandler(store(pool, log), telemetryapi.Validator{Schemas: schemas}, cmdtelemetry.Quarantine, nil)
+	h := cmdtelemetry.NewIngestHandler(store(pool, log), schemas, cmdtelemetry.Quarantine, nil)
 	count := func(sql string, args ...any) int {
 		t.Helper()
 		var n int

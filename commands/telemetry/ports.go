@@ -23,17 +23,20 @@ type Detail struct {
 	Message      string         `json:"message"`
 }
 
-// Validator is the generic JSON-schema validator of the request schemas (the OpenAPI
-// description is their source). Values are decoded JSON with json.Number numbers.
+// Validator checks a parsed payload against the request schemas (the OpenAPI
+// description is their source).
 type Validator interface {
-	// Envelope validates the payload envelope (4.1).
-	Envelope(doc any) []Detail
-	// Event validates events[index] against the schema of its type; instance paths
-	// are rooted at the payload ("/events/<index>/...").
-	Event(event any, index int) []Detail
-	// Limits are the schemas' bounds of event values, for the quick check that
-	// settles the usual event without the validator.
-	Limits() telemetry.Limits
+	// QuickEnvelope and QuickEvent settle the usual payload without the schema
+	// validator: true only when the envelope (4.1), or an event by the schema of its
+	// client type (4.2–4.4), is surely valid. QuickEvent runs only on an event
+	// telemetry.Identify has read, so it may take the formats of session_id and
+	// timestamp as proven.
+	QuickEnvelope(root telemetry.Value) bool
+	QuickEvent(clientType string, ev telemetry.Value) bool
+	// Envelope validates the payload envelope, and Event events[index] against the
+	// schema of its type; instance paths are rooted at the payload ("/events/3/...").
+	Envelope(root telemetry.Value) []Detail
+	Event(ev telemetry.Value, index int) []Detail
 }
 
 // QuarantineRecord is an invalid event set aside (decision D15).

@@ -8,8 +8,8 @@ import (
 	tt "github.com/devflow/backend/domain/telemetry/telemetrytest"
 )
 
-// BenchmarkObserve is the metrics projection's per-event parse of a stored event.
-func BenchmarkObserve(b *testing.B) {
+// BenchmarkDecode is the projections' per-event decoding of a stored event.
+func BenchmarkDecode(b *testing.B) {
 	g := tt.NewGenerator(1, "3f0b6a52-8c1d-4e47-9a0e-5d2b7c9e1f34", time.Now())
 	var datas [][]byte
 	for range 1000 {
@@ -22,12 +22,11 @@ func BenchmarkObserve(b *testing.B) {
 			datas = append(datas, telemetry.AppendRecorded(nil, []byte(`"2026-11-27T10:15:02.118Z"`), append([]byte{}, x.Raw()...)))
 		}
 	}
-	var r telemetry.Observer
-	var o telemetry.Observation
+	var r telemetry.ClientDecoder
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, data := range datas {
-			if err := r.Observe(telemetry.TypeTextChanged, data, &o); err != nil {
+			if _, err := r.Decode(telemetry.TypeTextChanged, telemetry.SchemaVersion, data); err != nil {
 				b.Fatal(err)
 			}
 		}

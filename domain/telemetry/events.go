@@ -44,30 +44,32 @@ const (
 	ClientGitActivity       = "git_activity"
 )
 
+// clientTypes pairs each client type with its event type in the log.
+var clientTypes = [...][2]string{
+	{ClientTextChange, TypeTextChanged},
+	{ClientFileSave, TypeFileSaved},
+	{ClientEditorSwitch, TypeEditorSwitched},
+	{ClientDebugSessionStart, TypeDebugSessionStarted},
+	{ClientTerminalOpen, TypeTerminalOpened},
+	{ClientGitActivity, TypeGitActivityObserved},
+}
+
 // EventType maps a client type to its event type ("" for an unknown type).
 func EventType(clientType string) string {
-	switch clientType {
-	case ClientTextChange:
-		return TypeTextChanged
-	case ClientFileSave:
-		return TypeFileSaved
-	case ClientEditorSwitch:
-		return TypeEditorSwitched
-	case ClientDebugSessionStart:
-		return TypeDebugSessionStarted
-	case ClientTerminalOpen:
-		return TypeTerminalOpened
-	case ClientGitActivity:
-		return TypeGitActivityObserved
+	for _, t := range clientTypes {
+		if t[0] == clientType {
+			return t[1]
+		}
 	}
 	return ""
 }
 
 // IsClientEvent reports whether an event type is one of the six client event types.
 func IsClientEvent(eventType string) bool {
-	switch eventType {
-	case TypeTextChanged, TypeFileSaved, TypeEditorSwitched, TypeDebugSessionStarted, TypeTerminalOpened, TypeGitActivityObserved:
-		return true
+	for _, t := range clientTypes {
+		if t[1] == eventType {
+			return true
+		}
 	}
 	return false
 }

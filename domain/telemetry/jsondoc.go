@@ -427,25 +427,17 @@ func (p *parser) number() error {
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
-	if i >= len(s) {
-		return ErrSyntax
-	}
-	if s[i] == '0' {
+	// An integer part without leading zeros, then an optional fraction and exponent,
+	// each with at least one digit.
+	ok := true
+	if i < len(s) && s[i] == '0' {
 		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
+	} else if i, ok = digitRun(s, i); !ok {
 		return ErrSyntax
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+		if i, ok = digitRun(s, i+1); !ok {
 			return ErrSyntax
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -453,15 +445,21 @@ func (p *parser) number() error {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+		if i, ok = digitRun(s, i); !ok {
 			return ErrSyntax
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
 		}
 	}
 	p.pos = i
 	return nil
+}
+
+// digitRun is where the decimal digits starting at s[i] end, and whether there is one.
+func digitRun(s []byte, i int) (end int, ok bool) {
+	end = i
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	return end, end > i
 }
 
 // str scans a string starting at the opening quote and reports whether it has escapes
@@ -498,24 +496,14 @@ func (p *parser) str() (uint8, error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				r, ok := hex4(s, i+2)
+				r, n, lone, ok := escapedRune(s, i)
 				if !ok {
 					return 0, ErrSyntax
 				}
-				i += 6
-				switch {
-				case r == 0:
-					flags |= flagBadText
-				case utf16.IsSurrogate(r):
-					// A high surrogate must be followed by an escaped low one.
-					if r < 0xdc00 && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if r2, ok := hex4(s, i+2); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
-							i += 6
-							continue
-						}
-					}
+				if r == 0 || lone {
 					flags |= flagBadText
 				}
+				i += n
 			default:
 				return 0, ErrSyntax
 			}
@@ -527,6 +515,25 @@ func (p *parser) str() (uint8, error) {
 			i += size
 		}
 	}
+}
+
+// escapedRune reads the \uXXXX escape at s[i], a surrogate pair as one rune, and
+// returns the rune and the escape's length. A surrogate that is not half of a pair
+// (lone) reads as U+FFFD, as encoding/json decodes it; ok is false when s[i:] is not
+// an escape.
+func escapedRune(s []byte, i int) (r rune, n int, lone, ok bool) {
+	if r, ok = hex4(s, i+2); !ok {
+		return 0, 0, false, false
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6, false, true
+	}
+	if r < 0xdc00 && i+7 < len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+		if r2, ok := hex4(s, i+8); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+			return utf16.DecodeRune(r, r2), 12, false, true
+		}
+	}
+	return utf8.RuneError, 6, true, true
 }
 
 func hex4(s []byte, i int) (rune, bool) {
@@ -577,22 +584,12 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r, ok := hex4(raw, i+2)
+			r, n, _, ok := escapedRune(raw, i)
 			if !ok {
 				return dst, false
 			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r < 0xdc00 && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					if r2, ok := hex4(raw, i+2); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
-						dst = utf8.AppendRune(dst, utf16.DecodeRune(r, r2))
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
 			dst = utf8.AppendRune(dst, r)
+			i += n
 			continue
 		default:
 			return dst, false

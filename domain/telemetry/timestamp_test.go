@@ -57,9 +57,8 @@ func TestParseTimestamp_OutsideTheYears1970To9999UTC(t *testing.T) {
 		}
 	}
 	// An event stored before the range was enforced keeps its time in the read models.
-	var r Observer
-	var o Observation
-	if err := r.Observe(TypeFileSaved, []byte(`{"event":{"timestamp":"1960-05-01T00:00:00Z"}}`), &o); err != nil ||
+	var r ClientDecoder
+	if o, err := r.Decode(TypeFileSaved, SchemaVersion, []byte(`{"event":{"timestamp":"1960-05-01T00:00:00Z"}}`)); err != nil ||
 		o.Time.Format(time.RFC3339) != "1960-05-01T00:00:00Z" {
 		t.Fatalf("stored 1960 event observed at %v, %v", o.Time, err)
 	}

@@ -13,32 +13,17 @@ type Checked struct {
 	Time       time.Time // timestamp
 }
 
-// Limits are what the contract allows of a telemetry payload (4.1–4.4), as checks of
-// the parsed document. The HTTP adapter compiles them from the schemas of openapi.yaml
-// at start-up, so the payload is described in one place only. Each check answers true
-// only when it is sure the value is valid; false leaves the decision, and the error
-// details, to the adapter's schema validator. The zero Limits is never sure.
-type Limits struct {
-	Envelope func(root Value) bool                  // the payload envelope (4.1)
-	Event    func(clientType string, ev Value) bool // an event, by the schema of its type (4.2–4.4)
-}
-
-// QuickCheck checks one event without the schema validator and, when it is surely
-// valid, reads what the ingest needs from it. ok=false: the schema validator decides.
-func (l Limits) QuickCheck(ev Value) (c Checked, ok bool) {
-	c, err := Identify(ev)
-	return c, err == nil && l.Event != nil && l.Event(c.ClientType, ev)
-}
-
-// QuickCheckEnvelope is QuickCheck for the payload envelope.
-func (l Limits) QuickCheckEnvelope(root Value) bool {
-	return l.Envelope != nil && l.Envelope(root)
-}
+// The members Identify parses besides type: session_id as a UUID (ids.ParseBytes) and
+// timestamp as a date-time (ParseTimestamp).
+const (
+	FieldSessionID = "session_id"
+	FieldTimestamp = "timestamp"
+)
 
 // Identify reads type, session_id and timestamp of an event the schemas found valid.
 func Identify(ev Value) (Checked, error) {
 	var f [3]Value
-	ev.fields([]string{"type", "session_id", "timestamp"}, f[:])
+	ev.fields([]string{"type", FieldSessionID, FieldTimestamp}, f[:])
 	var buf [64]byte
 	c := Checked{ClientType: knownClientType(f[0].text(buf[:0]))}
 	if c.ClientType == "" {
@@ -63,19 +48,10 @@ func (v Value) text(buf []byte) []byte {
 // knownClientType returns the constant for one of the six client types, "" otherwise
 // (without allocating).
 func knownClientType(b []byte) string {
-	switch string(b) {
-	case ClientTextChange:
-		return ClientTextChange
-	case ClientFileSave:
-		return ClientFileSave
-	case ClientEditorSwitch:
-		return ClientEditorSwitch
-	case ClientDebugSessionStart:
-		return ClientDebugSessionStart
-	case ClientTerminalOpen:
-		return ClientTerminalOpen
-	case ClientGitActivity:
-		return ClientGitActivity
+	for _, t := range clientTypes {
+		if string(b) == t[0] {
+			return t[0]
+		}
 	}
 	return ""
 }

@@ -42,54 +42,35 @@ func TestIdentify_ReadsTypeSessionAndTime(t *testing.T) {
 	}
 }
 
-// QuickCheck is sure only when the compiled check is, and reads the event then.
-func TestQuickCheck_SureOnlyWhenTheCompiledCheckIs(t *testing.T) {
-	var d telemetry.Doc
-	if err := d.Parse(tt.Payload(tt.FileSave(sid, at, "a.ts", 1))); err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range d.Root().Get("events").Elements() {
-		var zero telemetry.Limits
-		if _, ok := zero.QuickCheck(ev); ok || zero.QuickCheckEnvelope(d.Root()) {
-			t.Fatal("the zero Limits must never be sure")
-		}
-		sure := telemetry.Limits{Event: func(string, telemetry.Value) bool { return true }, Envelope: func(telemetry.Value) bool { return true }}
-		c, ok := sure.QuickCheck(ev)
-		if !ok || c.ClientType != telemetry.ClientFileSave || c.SessionID.String() != sid || !c.Time.Equal(at) || !sure.QuickCheckEnvelope(d.Root()) {
-			t.Fatalf("QuickCheck = %+v, %v", c, ok)
-		}
-	}
-}
-
-func TestObserve_ReadsStoredEvents(t *testing.T) {
+func TestClientDecoder_ReadsStoredEvents(t *testing.T) {
 	store := func(e tt.Event) []byte {
 		b, _ := json.Marshal(e)
 		return telemetry.AppendRecorded(nil, []byte(`"2026-11-27T10:15:02.118Z"`), b)
 	}
-	var r telemetry.Observer
-	var o telemetry.Observation
+	var r telemetry.ClientDecoder
 
 	paste := tt.TextChange(sid, at, "src/cart/cart.ts", 251, 1849, 0, tt.Range{Start: 90, End: 90}, tt.Range{Start: 3, End: 4})
 	paste["metrics"].(map[string]any)["lines_added"] = 39
-	if err := r.Observe(telemetry.TypeTextChanged, store(paste), &o); err != nil {
+	o, err := r.Decode(telemetry.TypeTextChanged, telemetry.SchemaVersion, store(paste))
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := telemetry.TextChange{CharsAdded: 1849, Width: 3, FileLines: 251, HasFileLines: true, ExplicitAdded: 39, HasExplicit: true}
-	if o.Text != want || string(o.File) != "src/cart/cart.ts" || !o.Time.Equal(at) {
+	if o.Text != want || o.File != "src/cart/cart.ts" || !o.Time.Equal(at) {
 		t.Fatalf("text change observed as %+v", o)
 	}
 
-	if err := r.Observe(telemetry.TypeEditorSwitched, store(tt.EditorSwitch(sid, at, "a.ts", "b.ts", true)), &o); err != nil {
+	if o, err = r.Decode(telemetry.TypeEditorSwitched, telemetry.SchemaVersion, store(tt.EditorSwitch(sid, at, "a.ts", "b.ts", true))); err != nil {
 		t.Fatal(err)
 	}
-	if string(o.SwitchTo) != "b.ts" || !o.Rapid {
+	if o.SwitchTo != "b.ts" || !o.Rapid {
 		t.Fatalf("switch observed as %+v", o)
 	}
 	empty := tt.EditorSwitch(sid, at, "a.ts", "", false)
-	if err := r.Observe(telemetry.TypeEditorSwitched, store(empty), &o); err != nil || o.SwitchTo != nil || o.Rapid {
+	if o, err = r.Decode(telemetry.TypeEditorSwitched, telemetry.SchemaVersion, store(empty)); err != nil || o.SwitchTo != "" || o.Rapid {
 		t.Fatalf("switch to empty file observed as %+v, %v", o, err)
 	}
-	if err := r.Observe(telemetry.TypeTextChanged, []byte(`{"event":{"timestamp":"x"}}`), &o); err == nil {
+	if _, err := r.Decode(telemetry.TypeTextChanged, telemetry.SchemaVersion, []byte(`{"event":{"timestamp":"x"}}`)); err == nil {
 		t.Fatal("bad timestamp accepted")
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/devflow/backend/infra/datakeys"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/httpapi/privacyapi"
-	"github.com/devflow/backend/infra/insights"
 	"github.com/devflow/backend/infra/logging"
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/postgres"
@@ -72,7 +71,7 @@ var Server = fx.Options(
 	AuthModule,
 	TelemetryModule,
 	WakaTimeModule,
-	insights.Module,
+	InsightsModule,
 	PrivacyModule,
 	httpapi.Module,
 	// Draining HTTP may take SHUTDOWN_TIMEOUT_SECONDS; the rest must fit after it.

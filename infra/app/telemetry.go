@@ -44,7 +44,7 @@ func provideIngest(cfg config.Config, store cmdtelemetry.Store, schemas *httpapi
 	if cfg.TelemetryInvalidEvents == config.InvalidEventsReject {
 		mode = cmdtelemetry.Reject
 	}
-	return cmdtelemetry.NewIngestHandler(store, telemetryapi.Validator{Schemas: schemas}, mode, nil)
+	return cmdtelemetry.NewIngestHandler(store, schemas, mode, nil)
 }
 
 type telemetryRoutesParams struct {

@@ -40,18 +40,6 @@ type fastCheck struct {
 	additional *fastCheck // members not in props; nil: any
 }
 
-// telemetryLimits are the fast checks of the telemetry envelope and of events, each by
-// the schema of its type.
-func telemetryLimits(envelope *fastCheck, events map[string]*fastCheck) telemetry.Limits {
-	return telemetry.Limits{
-		Envelope: envelope.valid,
-		Event: func(clientType string, ev telemetry.Value) bool {
-			c, known := events[clientType]
-			return known && c.valid(ev)
-		},
-	}
-}
-
 type property struct {
 	name  string
 	check *fastCheck
@@ -210,6 +198,22 @@ func (c *fastCheck) compileKeyword(key string, val any) bool {
 		return len(c.props) <= 64
 	}
 	return false
+}
+
+// identified drops the format checks of an event's members that telemetry.Identify has
+// parsed, with the parsers checkFormat uses, by the time the event's check runs
+// (the ingest identifies first): an ingest parses each event's UUID and
+// date-time once.
+func (c *fastCheck) identified() *fastCheck {
+	if c == nil || c.never {
+		return c
+	}
+	for name, format := range map[string]string{telemetry.FieldSessionID: "uuid", telemetry.FieldTimestamp: "date-time"} {
+		if i := c.find([]byte(name)); i >= 0 && c.props[i].check != nil && c.props[i].check.format == format {
+			c.props[i].check.format = ""
+		}
+	}
+	return c
 }
 
 // property returns the property named name, adding it when new.

@@ -31,17 +31,16 @@ func TestFastCheck_AgreesWithTheSchemaValidatorOnEveryMutation(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := schemasForTest(t)
-	limits := s.TelemetryLimits()
 	// The schemas the ingest checks fast: each must be compiled whole, or every event
 	// would take the slow path.
 	ingest := map[string]func(telemetry.Value, any) (fast, general bool){
 		schemaComponents["telemetryEnvelope"]: func(v telemetry.Value, doc any) (bool, bool) {
-			return limits.QuickCheckEnvelope(v), s.Validate("telemetryEnvelope", doc) == nil
+			return s.QuickEnvelope(v), s.Validate("telemetryEnvelope", doc) == nil
 		},
 	}
 	for _, name := range s.eventSchemas {
 		ingest[schemaComponents[name]] = func(v telemetry.Value, doc any) (bool, bool) {
-			_, fast := limits.QuickCheck(v)
+			fast := quick(s, v)
 			return fast, s.ValidateEvent(doc, 0) == nil
 		}
 	}
@@ -395,7 +394,7 @@ var at = time.Date(2026, 11, 27, 10, 14, 1, 512e6, time.UTC)
 
 // The extension's real events and envelope take the fast path: it exists for them.
 func TestFastCheck_SettlesTheExtensionsEvents(t *testing.T) {
-	limits := schemasForTest(t).TelemetryLimits()
+	s := schemasForTest(t)
 	events := tt.NewGenerator(7, sid, at).Events(3000)
 	events = append(events,
 		tt.TextChange(sid, at, "src/cart/cart.ts", -1, 0, 80), // no lines, no ranges
@@ -411,12 +410,12 @@ func TestFastCheck_SettlesTheExtensionsEvents(t *testing.T) {
 		if err := d.Parse(batch); err != nil {
 			t.Fatal(err)
 		}
-		if !limits.QuickCheckEnvelope(d.Root()) {
+		if !s.QuickEnvelope(d.Root()) {
 			t.Fatal("the extension's envelope takes the slow path")
 		}
 		for i, ev := range d.Root().Get("events").Elements() {
-			c, ok := limits.QuickCheck(ev)
-			if !ok {
+			c, err := telemetry.Identify(ev)
+			if err != nil || !s.QuickEvent(c.ClientType, ev) {
 				t.Fatalf("event %d takes the slow path: %s", i, ev.Raw())
 			}
 			perType[c.ClientType]++
@@ -429,13 +428,13 @@ func TestFastCheck_SettlesTheExtensionsEvents(t *testing.T) {
 
 // The fast check runs for every event of every batch: it must not allocate.
 func TestFastCheck_DoesNotAllocate(t *testing.T) {
-	limits := schemasForTest(t).TelemetryLimits()
+	s := schemasForTest(t)
 	var d telemetry.Doc
 	if err := d.Parse(tt.Payload(tt.NewGenerator(3, sid, at).Events(200)...)); err != nil {
 		t.Fatal(err)
 	}
 	allocs := testing.AllocsPerRun(20, func() {
-		if !fastChecksAll(limits, d.Root()) {
+		if !fastChecksAll(s, d.Root()) {
 			t.Fatal("generated batch not valid")
 		}
 	})
@@ -448,7 +447,6 @@ func TestFastCheck_DoesNotAllocate(t *testing.T) {
 // fast path and in the schema validator alike.
 func TestTelemetryEvents_Bounds(t *testing.T) {
 	s := schemasForTest(t)
-	limits := s.TelemetryLimits()
 	text := func() tt.Event { return tt.TextChange(sid, at, "src/a.ts", 10, 1, 0, tt.Range{Start: 1, End: 1}) }
 	withRanges := func(n int, r map[string]any) tt.Event {
 		rs := make([]map[string]any, n)
@@ -510,7 +508,7 @@ func TestTelemetryEvents_Bounds(t *testing.T) {
 		if err := d.Parse(b); err != nil {
 			t.Fatal(err)
 		}
-		_, fast := limits.QuickCheck(d.Root())
+		fast := quick(s, d.Root())
 		general := s.ValidateEvent(decodeNumbers(t, b), 0) == nil
 		if fast != c.valid || general != c.valid {
 			t.Errorf("%s: fast check %v, schema validator %v, want %v", c.name, fast, general, c.valid)
@@ -522,7 +520,7 @@ func TestTelemetryEvents_Bounds(t *testing.T) {
 // envelope and every event fast, canonicalise each event, derive its id, build its
 // stored payload.
 func BenchmarkIngestCPU(b *testing.B) {
-	limits := schemasForTest(b).TelemetryLimits()
+	s := schemasForTest(b)
 	body := tt.Payload(tt.NewGenerator(1, sid, time.Now()).Events(1000)...)
 	user := ids.New()
 	var d telemetry.Doc
@@ -534,12 +532,12 @@ func BenchmarkIngestCPU(b *testing.B) {
 		if err := d.Parse(body); err != nil {
 			b.Fatal(err)
 		}
-		if !limits.QuickCheckEnvelope(d.Root()) {
+		if !s.QuickEnvelope(d.Root()) {
 			b.Fatal("invalid envelope")
 		}
 		arena = arena[:0]
 		for _, ev := range d.Root().Get("events").Elements() {
-			if _, ok := limits.QuickCheck(ev); !ok {
+			if !quick(s, ev) {
 				b.Fatal("invalid")
 			}
 			if _, ok := ev.Storable(); !ok {
@@ -554,13 +552,13 @@ func BenchmarkIngestCPU(b *testing.B) {
 
 // BenchmarkTelemetryCheck is the fast check alone: the envelope and 1000 events.
 func BenchmarkTelemetryCheck(b *testing.B) {
-	limits := schemasForTest(b).TelemetryLimits()
+	s := schemasForTest(b)
 	var d telemetry.Doc
 	if err := d.Parse(tt.Payload(tt.NewGenerator(1, sid, at).Events(1000)...)); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if !fastChecksAll(limits, d.Root()) {
+		if !fastChecksAll(s, d.Root()) {
 			b.Fatal("invalid")
 		}
 	}
@@ -568,14 +566,21 @@ func BenchmarkTelemetryCheck(b *testing.B) {
 }
 
 // fastChecksAll reports whether the fast checks settle a batch's envelope and every event.
-func fastChecksAll(limits telemetry.Limits, root telemetry.Value) bool {
-	if !limits.QuickCheckEnvelope(root) {
+func fastChecksAll(s *Schemas, root telemetry.Value) bool {
+	if !s.QuickEnvelope(root) {
 		return false
 	}
 	for _, ev := range root.Get("events").Elements() {
-		if _, ok := limits.QuickCheck(ev); !ok {
+		if !quick(s, ev) {
 			return false
 		}
 	}
 	return true
+}
+
+// quick is the ingest's quick check of one event: identify it, then check it by the
+// schema of its type.
+func quick(s *Schemas, ev telemetry.Value) bool {
+	c, err := telemetry.Identify(ev)
+	return err == nil && s.QuickEvent(c.ClientType, ev)
 }

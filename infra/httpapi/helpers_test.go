@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/infra/config"
+	"github.com/devflow/backend/infra/httpapi/httpapitest"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -120,29 +120,11 @@ func (tr testRoutes) Routes(r chi.Router) {
 	})
 }
 
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	*httptest.Server
 	api  *API
 	auth *testAuthenticator
-	logs *syncBuffer
+	logs *httpapitest.Logs
 }
 
 func testConfig() config.Config {
@@ -155,7 +137,7 @@ func testConfig() config.Config {
 
 func newTestServer(t *testing.T, checks ...ReadinessCheck) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &httpapitest.Logs{}
 	auth := newTestAuthenticator()
 	api := New(Params{
 		Config:        testConfig(),

@@ -60,7 +60,9 @@ type Detail = cmdtelemetry.Detail
 type Schemas struct {
 	byName       map[string]compiledSchema
 	eventSchemas map[string]string // event type -> schema name
-	limits       telemetry.Limits
+	// The fast checks of the telemetry envelope and of events by client type.
+	quickEnvelope *fastCheck
+	quickEvents   map[string]*fastCheck
 }
 
 type compiledSchema struct {
@@ -87,12 +89,12 @@ func CompileSchemas() (*Schemas, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Schemas{byName: map[string]compiledSchema{}, eventSchemas: map[string]string{}}
-	fastEvents := map[string]*fastCheck{}
+	s := &Schemas{byName: map[string]compiledSchema{}, eventSchemas: map[string]string{}, quickEvents: map[string]*fastCheck{},
+		quickEnvelope: compileFast(defs[schemaComponents["telemetryEnvelope"]])}
 	for name, component := range schemaComponents {
 		if t, isEvent := strings.CutPrefix(name, "event."); isEvent {
 			s.eventSchemas[t] = name
-			fastEvents[t] = compileFast(defs[component])
+			s.quickEvents[t] = compileFast(defs[component]).identified()
 		}
 		loc := schemasBase + "#/$defs/" + component
 		sch, err := c.Compile(loc)
@@ -101,13 +103,8 @@ func CompileSchemas() (*Schemas, error) {
 		}
 		s.byName[name] = compiledSchema{schema: sch, location: loc}
 	}
-	s.limits = telemetryLimits(compileFast(defs[schemaComponents["telemetryEnvelope"]]), fastEvents)
 	return s, nil
 }
-
-// TelemetryLimits are the fast checks of telemetry envelopes and events, compiled from
-// the same schemas, for the ingest.
-func (s *Schemas) TelemetryLimits() telemetry.Limits { return s.limits }
 
 // schemasBase is the URL the converted components are compiled under.
 const schemasBase = "https://devflow.invalid/request-schemas.json"
@@ -267,6 +264,67 @@ func (s *Schemas) ValidateEvent(event any, index int) []Detail {
 		}
 	}
 	return s.ValidateAt(name, event, "/events/"+strconv.Itoa(index))
+}
+
+// The telemetry ingest's validator (cmdtelemetry.Validator): the fast checks compiled
+// from the telemetry schemas, and the schema validator for what they cannot settle.
+
+// QuickEnvelope reports whether the payload envelope is surely valid.
+func (s *Schemas) QuickEnvelope(root telemetry.Value) bool { return s.quickEnvelope.valid(root) }
+
+// QuickEvent reports whether an event identified as of clientType is surely valid.
+func (s *Schemas) QuickEvent(clientType string, ev telemetry.Value) bool {
+	c, known := s.quickEvents[clientType]
+	return known && c.valid(ev)
+}
+
+// Envelope validates the payload envelope.
+func (s *Schemas) Envelope(root telemetry.Value) []Detail {
+	return s.Validate("telemetryEnvelope", envelopeDoc(root))
+}
+
+// Event validates events[index] against the schema of its type.
+func (s *Schemas) Event(ev telemetry.Value, index int) []Detail {
+	doc, _ := ParseJSON(ev.Raw())
+	return s.ValidateEvent(doc, index)
+}
+
+// envelopeDoc is the envelope decoded as its schema sees it, except that the events
+// array stands in as placeholders of the same length (the envelope does not validate
+// items), so a 4 MB batch is never decoded into maps.
+func envelopeDoc(root telemetry.Value) any {
+	if !root.Is(telemetry.KindObject) {
+		return placeholder(root)
+	}
+	doc := map[string]any{}
+	for m := range root.Members() {
+		switch key := m.Key(); {
+		case key != "events":
+			doc[key], _ = ParseJSON(m.Raw())
+		case m.Is(telemetry.KindArray):
+			doc[key] = make([]any, m.Len())
+		default:
+			doc[key] = placeholder(m)
+		}
+	}
+	return doc
+}
+
+// placeholder is a value of v's JSON type, for checks that only look at the type.
+func placeholder(v telemetry.Value) any {
+	switch v.Kind() {
+	case telemetry.KindObject:
+		return map[string]any{}
+	case telemetry.KindArray:
+		return []any{}
+	case telemetry.KindString:
+		return ""
+	case telemetry.KindNumber:
+		return json.Number("0")
+	case telemetry.KindTrue, telemetry.KindFalse:
+		return false
+	}
+	return nil
 }
 
 var english = message.NewPrinter(language.English)

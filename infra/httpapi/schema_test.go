@@ -416,10 +416,9 @@ func BenchmarkTelemetry5000(b *testing.B) {
 		}
 	})
 	b.Run("fast-check", func(b *testing.B) {
-		limits := s.TelemetryLimits()
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			if !fastChecksAll(limits, d.Root()) {
+			if !fastChecksAll(s, d.Root()) {
 				b.Fatal("invalid")
 			}
 		}

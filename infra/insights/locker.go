@@ -1,7 +1,6 @@
-// Package insights wires the insight feature: the PostgreSQL adapters of the insight
-// commands' ports (the per-user lock, the recommendations read model, the sessions and
-// metrics inputs), the LLM provider choice, and the fx module that provides the
-// recommendations projection, the HTTP routes and the scheduler.
+// Package insights holds the PostgreSQL adapters of the insight commands' ports: the
+// per-user lock, the recommendations read model, the sessions and metrics inputs. The
+// area (provider choice, routes, scheduler) is assembled in infra/app.
 package insights
 
 import (
@@ -13,6 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/devflow/backend/domain/ids"
+)
+
+// Process-wide limits. A running evaluation holds one lock connection (for up to the
+// 25 s LLM call), so LockSlots caps evaluations in flight on this replica; the scheduler
+// uses at most SchedulerConcurrency of them, leaving room for triggers.
+const (
+	LockSlots            = 4
+	SchedulerConcurrency = 2
 )
 
 // Locker is the per-user lock of the insight commands: a PostgreSQL session advisory

@@ -62,7 +62,7 @@ func newFakeProvider(t testing.TB) *fakeProvider {
 			body, ok := table()[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer at-")]
 			f.mu.Unlock()
 			if !ok {
-				http.Error(w, `{"message":"Bad credentials"}`, 401)
+				http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
 				return
 			}
 			w.Write([]byte(body))

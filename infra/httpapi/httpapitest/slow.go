@@ -1,4 +1,5 @@
-// Package httpapitest holds a test client no ordinary HTTP client can play: one that
+// Package httpapitest holds what HTTP tests share: a log sink safe for concurrent
+// writers, and a test client no ordinary HTTP client can play: one that
 // announces a body and then trickles it, as a hostile client would.
 package httpapitest
 

@@ -40,6 +40,15 @@ func (h *Handler) Routes(r chi.Router) {
 
 const dateLayout = "2006-01-02"
 
+// window closes every metrics answer: how the numbers were counted, and for which days
+// at which grain.
+type window struct {
+	Definition string `json:"definition"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Grain      string `json:"grain"`
+}
+
 type churnDay struct {
 	Date         string   `json:"date"`
 	LinesAdded   int64    `json:"lines_added"`
@@ -52,12 +61,10 @@ type churnDaily struct {
 	LinesAdded   int64      `json:"total_lines_added"`
 	LinesDeleted int64      `json:"total_lines_deleted"`
 	Series       []churnDay `json:"series"`
-	Definition   string     `json:"definition"`
-	From         string     `json:"from"`
-	To           string     `json:"to"`
-	Grain        string     `json:"grain"`
+	window
 }
 
+// churnSession has metrics.SessionChurn's fields, so one converts to the other.
 type churnSession struct {
 	SessionID    ids.ID   `json:"session_id"`
 	Ratio        *float64 `json:"ratio"`
@@ -66,13 +73,11 @@ type churnSession struct {
 }
 
 type churnSessions struct {
-	Sessions   []churnSession `json:"sessions"`
-	Definition string         `json:"definition"`
-	From       string         `json:"from"`
-	To         string         `json:"to"`
-	Grain      string         `json:"grain"`
+	Sessions []churnSession `json:"sessions"`
+	window
 }
 
+// topFile has metrics.FileCount's fields.
 type topFile struct {
 	Path  string `json:"path"`
 	Count int64  `json:"count"`
@@ -89,10 +94,7 @@ type switchesDaily struct {
 	RapidSwitchCount int64       `json:"rapid_switch_count"`
 	TopFiles         []topFile   `json:"top_files"`
 	Series           []switchDay `json:"series"`
-	Definition       string      `json:"definition"`
-	From             string      `json:"from"`
-	To               string      `json:"to"`
-	Grain            string      `json:"grain"`
+	window
 }
 
 type switchSession struct {
@@ -103,22 +105,24 @@ type switchSession struct {
 }
 
 type switchesSessions struct {
-	Sessions   []switchSession `json:"sessions"`
-	Definition string          `json:"definition"`
-	From       string          `json:"from"`
-	To         string          `json:"to"`
-	Grain      string          `json:"grain"`
+	Sessions []switchSession `json:"sessions"`
+	window
 }
 
-// params reads from, to and grain (3.16); only "session" selects the session grain.
-func params(w http.ResponseWriter, r *http.Request) (metrics.Range, bool, bool) {
+// params reads from, to and grain (3.16, only "session" selects the session grain)
+// into the answer's window.
+func params(w http.ResponseWriter, r *http.Request, definition string) (metrics.Range, window, bool) {
 	q := r.URL.Query()
 	rng, err := metrics.ParseRange(q.Get("from"), q.Get("to"))
 	if err != nil {
 		invalid(w, err)
-		return rng, false, false
+		return rng, window{}, false
 	}
-	return rng, q.Get("grain") == "session", true
+	win := window{Definition: definition, From: rng.From.Format(dateLayout), To: rng.To.Format(dateLayout), Grain: "daily"}
+	if q.Get("grain") == "session" {
+		win.Grain = "session"
+	}
+	return rng, win, true
 }
 
 func invalid(w http.ResponseWriter, err error) {
@@ -130,42 +134,41 @@ func invalid(w http.ResponseWriter, err error) {
 	httpapi.WriteError(w, http.StatusBadRequest, "Validation failed")
 }
 
-func (h *Handler) churn(w http.ResponseWriter, r *http.Request) {
-	p, _ := httpapi.PrincipalFrom(r.Context())
-	rng, sessionGrain, ok := params(w, r)
-	if !ok {
-		return
-	}
-	from, to := rng.From.Format(dateLayout), rng.To.Format(dateLayout)
-	if sessionGrain {
-		rows, err := h.queries.ChurnSessions(r.Context(), p.UserID, rng)
-		if err != nil {
-			httpapi.InternalError(w, r, err)
-			return
-		}
-		out := churnSessions{Sessions: make([]churnSession, len(rows)), Definition: metrics.ChurnDefinition, From: from, To: to, Grain: "session"}
-		for i, s := range rows {
-			out.Sessions[i] = churnSession{SessionID: s.SessionID, Ratio: s.Ratio, LinesAdded: s.LinesAdded, LinesDeleted: s.LinesDeleted}
-		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
-		return
-	}
-	c, err := h.queries.ChurnDaily(r.Context(), p.UserID, rng)
+// answer writes 200 with body, or the query's failure.
+func answer(w http.ResponseWriter, r *http.Request, body any, err error) {
 	if err != nil {
 		httpapi.InternalError(w, r, err)
 		return
 	}
-	out := churnDaily{Ratio: c.Ratio, LinesAdded: c.LinesAdded, LinesDeleted: c.LinesDeleted, Series: make([]churnDay, len(c.Series)),
-		Definition: metrics.ChurnDefinition, From: from, To: to, Grain: "daily"}
+	httpapi.WriteJSON(w, http.StatusOK, body)
+}
+
+func (h *Handler) churn(w http.ResponseWriter, r *http.Request) {
+	p, _ := httpapi.PrincipalFrom(r.Context())
+	rng, win, ok := params(w, r, metrics.ChurnDefinition)
+	if !ok {
+		return
+	}
+	if win.Grain == "session" {
+		rows, err := h.queries.ChurnSessions(r.Context(), p.UserID, rng)
+		out := churnSessions{Sessions: make([]churnSession, len(rows)), window: win}
+		for i, s := range rows {
+			out.Sessions[i] = churnSession(s)
+		}
+		answer(w, r, out, err)
+		return
+	}
+	c, err := h.queries.ChurnDaily(r.Context(), p.UserID, rng)
+	out := churnDaily{Ratio: c.Ratio, LinesAdded: c.LinesAdded, LinesDeleted: c.LinesDeleted, Series: make([]churnDay, len(c.Series)), window: win}
 	for i, d := range c.Series {
 		out.Series[i] = churnDay{Date: d.Date.Format(dateLayout), LinesAdded: d.LinesAdded, LinesDeleted: d.LinesDeleted, Ratio: d.Ratio}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	answer(w, r, out, err)
 }
 
 func (h *Handler) contextSwitching(w http.ResponseWriter, r *http.Request) {
 	p, _ := httpapi.PrincipalFrom(r.Context())
-	rng, sessionGrain, ok := params(w, r)
+	rng, win, ok := params(w, r, metrics.ContextSwitchesDefinition)
 	if !ok {
 		return
 	}
@@ -179,37 +182,28 @@ func (h *Handler) contextSwitching(w http.ResponseWriter, r *http.Request) {
 		invalid(w, err)
 		return
 	}
-	from, to := rng.From.Format(dateLayout), rng.To.Format(dateLayout)
-	if sessionGrain {
+	if win.Grain == "session" {
 		rows, err := h.queries.SwitchesSessions(r.Context(), p.UserID, rng, topN)
-		if err != nil {
-			httpapi.InternalError(w, r, err)
-			return
-		}
-		out := switchesSessions{Sessions: make([]switchSession, len(rows)), Definition: metrics.ContextSwitchesDefinition, From: from, To: to, Grain: "session"}
+		out := switchesSessions{Sessions: make([]switchSession, len(rows)), window: win}
 		for i, s := range rows {
 			out.Sessions[i] = switchSession{SessionID: s.SessionID, SwitchCount: s.SwitchCount, RapidSwitchCount: s.RapidSwitchCount, TopFiles: topFiles(s.TopFiles)}
 		}
-		httpapi.WriteJSON(w, http.StatusOK, out)
+		answer(w, r, out, err)
 		return
 	}
 	s, err := h.queries.SwitchesDaily(r.Context(), p.UserID, rng, topN)
-	if err != nil {
-		httpapi.InternalError(w, r, err)
-		return
-	}
 	out := switchesDaily{SwitchCount: s.SwitchCount, RapidSwitchCount: s.RapidSwitchCount, TopFiles: topFiles(s.TopFiles),
-		Series: make([]switchDay, len(s.Series)), Definition: metrics.ContextSwitchesDefinition, From: from, To: to, Grain: "daily"}
+		Series: make([]switchDay, len(s.Series)), window: win}
 	for i, d := range s.Series {
 		out.Series[i] = switchDay{Date: d.Date.Format(dateLayout), SwitchCount: d.SwitchCount, RapidSwitchCount: d.RapidSwitchCount}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	answer(w, r, out, err)
 }
 
 func topFiles(in []metrics.FileCount) []topFile {
 	out := make([]topFile, len(in))
 	for i, f := range in {
-		out[i] = topFile{Path: f.Path, Count: f.Count}
+		out[i] = topFile(f)
 	}
 	return out
 }

@@ -94,19 +94,8 @@ func toView(v query.View) view {
 		Source: v.Source, UserAction: v.UserAction, CreatedAt: httpapi.FormatTime(v.CreatedAt)}
 }
 
-func principal(w http.ResponseWriter, r *http.Request) (httpapi.Principal, bool) {
-	p, ok := httpapi.PrincipalFrom(r.Context())
-	if !ok { // routes are behind Authenticated: a wiring bug
-		httpapi.InternalError(w, r, errors.New("recommendationsapi: no principal"))
-	}
-	return p, ok
-}
-
 func (h *Handler) pending(w http.ResponseWriter, r *http.Request) {
-	p, ok := principal(w, r)
-	if !ok {
-		return
-	}
+	p, _ := httpapi.PrincipalFrom(r.Context())
 	v, err := query.Pending(r.Context(), h.pool, p.UserID)
 	if err != nil {
 		httpapi.InternalError(w, r, err)
@@ -123,10 +112,7 @@ func (h *Handler) pending(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	p, ok := principal(w, r)
-	if !ok {
-		return
-	}
+	p, _ := httpapi.PrincipalFrom(r.Context())
 	limit, ok := parseLimit(r)
 	if !ok {
 		httpapi.WriteValidation(w, msgLimit, nil)
@@ -212,10 +198,7 @@ type noSessionBody struct {
 }
 
 func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
-	p, ok := principal(w, r)
-	if !ok {
-		return
-	}
+	p, _ := httpapi.PrincipalFrom(r.Context())
 	body, isObject, ok := readObject(w, r)
 	if !ok {
 		return
@@ -279,10 +262,7 @@ func triggerFailed(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
-	p, ok := principal(w, r)
-	if !ok {
-		return
-	}
+	p, _ := httpapi.PrincipalFrom(r.Context())
 	body, isObject, ok := readObject(w, r)
 	if !ok {
 		return

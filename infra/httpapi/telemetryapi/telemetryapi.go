@@ -110,19 +110,3 @@ func (h *Handler) keep(body []byte) {
 	body = body[:0]
 	h.bodies.Put(&body)
 }
-
-// Validator adapts the compiled request schemas to the ingest command.
-type Validator struct{ Schemas *httpapi.Schemas }
-
-// Envelope validates the payload envelope.
-func (v Validator) Envelope(doc any) []cmdtelemetry.Detail {
-	return v.Schemas.Validate("telemetryEnvelope", doc)
-}
-
-// Event validates events[index] against the schema of its type.
-func (v Validator) Event(event any, index int) []cmdtelemetry.Detail {
-	return v.Schemas.ValidateEvent(event, index)
-}
-
-// Limits are the schemas' bounds of event values.
-func (v Validator) Limits() telemetry.Limits { return v.Schemas.TelemetryLimits() }

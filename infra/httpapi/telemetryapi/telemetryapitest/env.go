@@ -114,7 +114,7 @@ func NewOnPool(t testing.TB, pool *pgxpool.Pool, opts Options) *Env {
 	}
 	cfg := config.Config{AppEnv: "development", JWTSecret: jwtSecret, AdminUserIDs: opts.Admins, TelemetryMaxBodyBytes: opts.MaxBody}
 	api := httpapi.New(httpapi.Params{Config: cfg, Logger: Quiet, Authenticator: auth.NewAuthenticator(pool, jwt, nil), BodyLimits: opts.BodyLimits})
-	ingest := cmdtelemetry.NewIngestHandler(postgres.NewTelemetryStore(pool, store), telemetryapi.Validator{Schemas: schemas}, opts.Mode, nil)
+	ingest := cmdtelemetry.NewIngestHandler(postgres.NewTelemetryStore(pool, store), schemas, opts.Mode, nil)
 	engine := projections.NewEngine(pool, store, Quiet, projections.Options{IdleWait: 50 * time.Millisecond},
 		[]projections.Projection{metricsprojection.New(metricsprojection.Options{}), sessionsprojection.New()})
 	etl := cmdetl.NewRunHandler(store, postgres.NewETLProjections(pool, engine), metricsprojection.Name)

@@ -1,4 +1,4 @@
-package insights
+package app
 
 import (
 	"context"
@@ -16,37 +16,30 @@ import (
 	"github.com/devflow/backend/infra/gemini"
 	"github.com/devflow/backend/infra/httpapi"
 	"github.com/devflow/backend/infra/httpapi/recommendationsapi"
+	"github.com/devflow/backend/infra/insights"
 	"github.com/devflow/backend/infra/metrics"
 	"github.com/devflow/backend/infra/scheduler"
 	"github.com/devflow/backend/projections"
 )
 
-// Process-wide limits. A running evaluation holds one lock connection (for up to the
-// 25 s LLM call), so LockSlots caps evaluations in flight on this replica; the scheduler
-// uses at most SchedulerConcurrency of them, leaving room for triggers.
-const (
-	LockSlots            = 4
-	SchedulerConcurrency = 2
-)
-
-// Module is the insights area (its projection is in the app's registry):
+// InsightsModule is the insights area (its projection is in allProjections):
 // the recommendation endpoints (group "routes"), and the insight scheduler, started
 // and stopped with the app when INSIGHTS_ENABLED allows it.
-var Module = fx.Module("insights",
+var InsightsModule = fx.Module("insights",
 	fx.Provide(
-		newLocker,
-		newReadModel,
-		NewActivity,
-		newProvider,
+		newInsightsLocker,
+		newInsightsReadModel,
+		insights.NewActivity,
+		newInsightsProvider,
 		newEvaluator,
 		newActHandler,
-		fx.Annotate(newRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(newRecommendationsRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(runScheduler),
 )
 
-func newLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*Locker, error) {
-	l, err := NewLocker(context.Background(), pool, LockSlots)
+func newInsightsLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*insights.Locker, error) {
+	l, err := insights.NewLocker(context.Background(), pool, insights.LockSlots)
 	if err != nil {
 		return nil, err
 	}
@@ -54,27 +47,27 @@ func newLocker(lc fx.Lifecycle, pool *pgxpool.Pool) (*Locker, error) {
 	return l, nil
 }
 
-func newReadModel(pool *pgxpool.Pool, store eventlog.Store, engine *projections.Engine) *ReadModel {
-	return NewReadModel(pool, store, engine, CatchUpLimit)
+func newInsightsReadModel(pool *pgxpool.Pool, store eventlog.Store, engine *projections.Engine) *insights.ReadModel {
+	return insights.NewReadModel(pool, store, engine, insights.CatchUpLimit)
 }
 
-// provider is the resolved INSIGHTS_PROVIDER with its LLM (nil unless gemini).
-type provider struct {
+// insightsProvider is the resolved INSIGHTS_PROVIDER with its LLM (nil unless gemini).
+type insightsProvider struct {
 	kind cmdinsights.Provider
 	llm  cmdinsights.LLM
 }
 
-type providerParams struct {
+type insightsProviderParams struct {
 	fx.In
 	Config  config.Config
 	Log     *slog.Logger
 	Metrics *metrics.Metrics `optional:"true"`
 }
 
-func newProvider(p providerParams) (provider, error) {
+func newInsightsProvider(p insightsProviderParams) (insightsProvider, error) {
 	kind, err := cmdinsights.ResolveProvider(string(p.Config.InsightsProvider), p.Config.GoogleAPIKey != "")
 	if err != nil {
-		return provider{}, err
+		return insightsProvider{}, err
 	}
 	switch kind {
 	case cmdinsights.ProviderGeminiNotConfigured:
@@ -83,11 +76,11 @@ func newProvider(p providerParams) (provider, error) {
 		client, err := gemini.New(context.Background(), gemini.Config{
 			APIKey: p.Config.GoogleAPIKey, Model: p.Config.GeminiModel, BaseURL: p.Config.GoogleGeminiBaseURL})
 		if err != nil {
-			return provider{}, err
+			return insightsProvider{}, err
 		}
-		return provider{kind: kind, llm: observedLLM{llm: client, metrics: p.Metrics}}, nil
+		return insightsProvider{kind: kind, llm: observedLLM{llm: client, metrics: p.Metrics}}, nil
 	}
-	return provider{kind: kind}, nil
+	return insightsProvider{kind: kind}, nil
 }
 
 // observedLLM records each Gemini call in the Prometheus metrics.
@@ -106,11 +99,11 @@ func (o observedLLM) Generate(ctx context.Context, in insight.Input) (insight.Re
 type evaluatorParams struct {
 	fx.In
 	Config   config.Config
-	Provider provider
+	Provider insightsProvider
 	Store    eventlog.Store
-	Locker   *Locker
-	Read     *ReadModel
-	Activity *Activity
+	Locker   *insights.Locker
+	Read     *insights.ReadModel
+	Activity *insights.Activity
 	Log      *slog.Logger
 }
 
@@ -130,11 +123,11 @@ func newEvaluator(p evaluatorParams) *cmdinsights.Evaluator {
 		LLM: p.Provider.llm, Log: p.Log})
 }
 
-func newActHandler(store eventlog.Store, read *ReadModel, log *slog.Logger) cmdinsights.ActHandler {
+func newActHandler(store eventlog.Store, read *insights.ReadModel, log *slog.Logger) cmdinsights.ActHandler {
 	return cmdinsights.NewActHandler(store, read, nil, log)
 }
 
-func newRoutes(api *httpapi.API, pool *pgxpool.Pool, eval *cmdinsights.Evaluator, act cmdinsights.ActHandler) httpapi.Routes {
+func newRecommendationsRoutes(api *httpapi.API, pool *pgxpool.Pool, eval *cmdinsights.Evaluator, act cmdinsights.ActHandler) httpapi.Routes {
 	return recommendationsapi.NewHandler(api, pool, eval, act)
 }
 
@@ -142,10 +135,10 @@ type schedulerParams struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Config    config.Config
-	Provider  provider
+	Provider  insightsProvider
 	Pool      *pgxpool.Pool
 	Evaluator *cmdinsights.Evaluator
-	Activity  *Activity
+	Activity  *insights.Activity
 	Log       *slog.Logger
 	Metrics   *metrics.Metrics `optional:"true"`
 }
@@ -164,7 +157,7 @@ func runScheduler(p schedulerParams) {
 	s := scheduler.New(p.Pool, p.Evaluator, p.Activity, scheduler.Config{
 		Interval:    p.Config.InsightCheckInterval,
 		Window:      p.Config.InsightActivityWindow,
-		Concurrency: SchedulerConcurrency,
+		Concurrency: insights.SchedulerConcurrency,
 		OnTick:      func() { p.Metrics.SchedulerTick("insights") },
 	}, p.Log)
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})

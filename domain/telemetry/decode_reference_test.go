@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// observeByDoc is the reference Observe: the whole payload parsed into a Doc and read
-// with Get. The skimming Observer must read every valid payload the same way.
-func observeByDoc(eventType string, data []byte) (Observation, error) {
-	var o Observation
+// observeByDoc is the reference Decode: the whole payload parsed into a Doc and read
+// with Get. The skimming ClientDecoder must read every valid payload the same way.
+func observeByDoc(eventType string, data []byte) (ClientEvent, error) {
+	o := ClientEvent{Type: eventType}
 	var doc Doc
 	if err := doc.Parse(data); err != nil {
 		return o, err
@@ -30,21 +30,21 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 	}
 	o.Time = t
 	if w := ev.Get("workspace"); w.Is(KindString) {
-		o.Workspace = w.StrBytes(nil)
+		o.Workspace = string(w.StrBytes(nil))
 	}
 	switch eventType {
 	case TypeTextChanged, TypeFileSaved:
 		f := ev.Get("file")
 		if p := f.Get("path"); p.Is(KindString) {
-			o.File = p.StrBytes(nil)
+			o.File = string(p.StrBytes(nil))
 		}
 		if w := f.Get("workspace"); w.Is(KindString) {
 			if s := w.StrBytes(nil); len(s) > 0 {
-				o.Workspace = s
+				o.Workspace = string(s)
 			}
 		}
 		if l := f.Get("language"); l.Is(KindString) {
-			o.Language = l.StrBytes(nil)
+			o.Language = string(l.StrBytes(nil))
 		}
 		if l := f.Get("lines"); l.Is(KindNumber) {
 			o.Lines, _ = l.Int()
@@ -73,11 +73,11 @@ func observeByDoc(eventType string, data []byte) (Observation, error) {
 		to := ev.Get("to")
 		if f := to.Get("file"); f.Is(KindString) {
 			if s := f.StrBytes(nil); len(s) > 0 {
-				o.SwitchTo = s
+				o.SwitchTo = string(s)
 			}
 		}
 		if l := to.Get("language"); l.Is(KindString) {
-			o.Language = l.StrBytes(nil)
+			o.Language = string(l.StrBytes(nil))
 		}
 		o.Rapid = ev.Get("metrics").Get("is_rapid_context_switching").Is(KindTrue)
 	}
@@ -110,14 +110,13 @@ var observeSeeds = []string{
 
 var observeTypes = []string{TypeTextChanged, TypeFileSaved, TypeEditorSwitched, "debug_start"}
 
-func checkObserveAgrees(t *testing.T, r *Observer, eventType string, data []byte) {
+func checkObserveAgrees(t *testing.T, r *ClientDecoder, eventType string, data []byte) {
 	t.Helper()
 	want, wantErr := observeByDoc(eventType, data)
-	var got Observation
 	before := string(data)
-	err := r.Observe(eventType, data, &got)
+	got, err := r.Decode(eventType, SchemaVersion, data)
 	if string(data) != before {
-		t.Fatalf("%s: Observe wrote to the payload: %q became %q", eventType, before, data)
+		t.Fatalf("%s: Decode wrote to the payload: %q became %q", eventType, before, data)
 	}
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("%s %q: error %v, the whole-document parse says %v", eventType, data, err, wantErr)
@@ -128,19 +127,13 @@ func checkObserveAgrees(t *testing.T, r *Observer, eventType string, data []byte
 		}
 		return
 	}
-	// nil and empty byte slices both mean "none"
-	for _, pair := range [][2]*[]byte{{&got.File, &want.File}, {&got.Workspace, &want.Workspace}, {&got.Language, &want.Language}} {
-		if len(*pair[0]) == 0 && len(*pair[1]) == 0 {
-			*pair[0], *pair[1] = nil, nil
-		}
-	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %q:\n got  %+v\n want %+v", eventType, data, got, want)
 	}
 }
 
-func TestObserver_AgreesWithTheWholeDocumentParse(t *testing.T) {
-	var r Observer
+func TestClientDecoder_AgreesWithTheWholeDocumentParse(t *testing.T) {
+	var r ClientDecoder
 	for _, seed := range observeSeeds {
 		for _, typ := range observeTypes {
 			checkObserveAgrees(t, &r, typ, []byte(seed))
@@ -148,32 +141,31 @@ func TestObserver_AgreesWithTheWholeDocumentParse(t *testing.T) {
 	}
 }
 
-func TestObserver_ReadsTheFieldsItNeeds(t *testing.T) {
-	var r Observer
-	var o Observation
-	if err := r.Observe(TypeTextChanged, []byte(observeSeeds[4]), &o); err != nil {
+func TestClientDecoder_ReadsTheFieldsItNeeds(t *testing.T) {
+	var r ClientDecoder
+	o, err := r.Decode(TypeTextChanged, SchemaVersion, []byte(observeSeeds[4]))
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := TextChange{CharsAdded: 0, Width: 3 + 0, FileLines: 109, HasFileLines: true, ExplicitAdded: 2, HasExplicit: true}
 	// ranges: 1.5..3 truncates to 1..3 (width 3); "1"..2 is not numeric; 9..1 is empty
-	if o.Text != want || string(o.File) != `s\rc/"q"é.ts` || o.Lines != 109 || !o.Time.Equal(time.Date(2026, 12, 3, 15, 38, 18, 0, time.UTC)) {
+	if o.Text != want || o.File != `s\rc/"q"é.ts` || o.Lines != 109 || !o.Time.Equal(time.Date(2026, 12, 3, 15, 38, 18, 0, time.UTC)) {
 		t.Fatalf("observed %+v (file %q)", o, o.File)
 	}
 }
 
-// FuzzObserver: for every valid JSON payload (the only kind the log's json column
-// holds) the skimming Observer reads what the whole-document parse reads; for any other
-// bytes it fails or reads something, but never panics.
-func FuzzObserver(f *testing.F) {
+// FuzzClientDecoder: for every valid JSON payload (the only kind the log's json column
+// holds) the skimming ClientDecoder reads what the whole-document parse reads; for any
+// other bytes it fails or reads something, but never panics.
+func FuzzClientDecoder(f *testing.F) {
 	for _, seed := range observeSeeds {
 		f.Add(seed, uint8(0))
 	}
-	var r Observer
+	var r ClientDecoder
 	f.Fuzz(func(t *testing.T, data string, typ uint8) {
 		eventType := observeTypes[int(typ)%len(observeTypes)]
 		if !json.Valid([]byte(data)) {
-			var o Observation
-			_ = r.Observe(eventType, []byte(data), &o)
+			_, _ = r.Decode(eventType, SchemaVersion, []byte(data))
 			return
 		}
 		checkObserveAgrees(t, &r, eventType, []byte(data))

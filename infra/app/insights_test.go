@@ -1,43 +1,26 @@
-package insights_test
+package app_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
 	"github.com/devflow/backend/domain/eventlog"
+	"github.com/devflow/backend/infra/app"
 	"github.com/devflow/backend/infra/config"
 	"github.com/devflow/backend/infra/httpapi"
-	"github.com/devflow/backend/infra/insights"
+	"github.com/devflow/backend/infra/httpapi/httpapitest"
 	"github.com/devflow/backend/infra/postgres"
 	"github.com/devflow/backend/infra/testdb"
 	"github.com/devflow/backend/projections"
 	"github.com/devflow/backend/projections/recommendations"
 )
-
-func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
-
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startApp runs the insights module in an fx app with the real HTTP core, event log and
 // projection engine, configured from env.
@@ -50,7 +33,7 @@ func startApp(t *testing.T, env map[string]string) (*httpapi.API, *projections.E
 		t.Fatal(err)
 	}
 	cfg.Port = 0 // any free port
-	logs := &syncBuffer{}
+	logs := &httpapitest.Logs{}
 	var api *httpapi.API
 	var engine *projections.Engine
 	app := fx.New(
@@ -76,7 +59,7 @@ func startApp(t *testing.T, env map[string]string) (*httpapi.API, *projections.E
 		),
 		fx.Invoke(func(lc fx.Lifecycle, e *projections.Engine) { lc.Append(fx.Hook{OnStart: e.Start, OnStop: e.Stop}) }),
 		httpapi.Module,
-		insights.Module,
+		app.InsightsModule,
 		fx.Populate(&api, &engine),
 	)
 	if err := app.Start(context.Background()); err != nil {
@@ -97,7 +80,7 @@ func get(t *testing.T, api *httpapi.API, path string) string {
 	return resp.Status + " " + string(b)
 }
 
-func TestModule_ProvidesRoutesAndScheduler(t *testing.T) {
+func TestInsightsModule_ProvidesRoutesAndScheduler(t *testing.T) {
 	api, _, logs := startApp(t, map[string]string{})
 	// The routes are mounted (behind authentication).
 	if got := get(t, api, "/recommendations/pending"); got != `401 Unauthorized {"error":"Unauthorized"}` {
@@ -108,7 +91,7 @@ func TestModule_ProvidesRoutesAndScheduler(t *testing.T) {
 	}
 }
 
-func TestModule_SchedulerSwitches(t *testing.T) {
+func TestInsightsModule_SchedulerSwitches(t *testing.T) {
 	cases := []struct {
 		env  map[string]string
 		want string
@@ -126,7 +109,7 @@ func TestModule_SchedulerSwitches(t *testing.T) {
 	}
 }
 
-func TestModule_NeverLogsTheGeminiKey(t *testing.T) {
+func TestInsightsModule_NeverLogsTheGeminiKey(t *testing.T) {
 	const key = "AIza-module-test-secret-key"
 	_, _, logs := startApp(t, map[string]string{"GOOGLE_API_KEY": key, "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9"})
 	if strings.Contains(logs, key) {
