@@ -77,6 +77,11 @@ type Options struct {
 	// IdleWait is the longest a caught-up reader sleeps before looking again when no
 	// append notification arrives.
 	IdleWait time.Duration
+	// Linger is the shortest time between two reads of the log when the first was not
+	// a full batch: a reader that keeps up would otherwise apply many small pages, each
+	// with its fixed cost per projection (a transaction, its state reads), so at most
+	// this much lag buys pages that are several times larger.
+	Linger time.Duration
 }
 
 // retryDelay is how long a failing projection waits before it tries its batch again.
@@ -106,6 +111,9 @@ func NewEngine(pool *pgxpool.Pool, store eventlog.Store, logger *slog.Logger, op
 	}
 	if opts.IdleWait <= 0 {
 		opts.IdleWait = 500 * time.Millisecond
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 100 * time.Millisecond
 	}
 	states := map[string]string{}
 	for _, p := range projections {
@@ -345,6 +353,7 @@ func (e *Engine) read(ctx context.Context) {
 			continue
 		}
 		progressed := false
+		var lingerUntil time.Time
 		cursor, grouped := groupCursor(members)
 		now := time.Now()
 		for _, m := range members {
@@ -381,8 +390,16 @@ func (e *Engine) read(ctx context.Context) {
 				pg = e.fetch(ctx, &shared, cursor, handledBy(group))
 			}
 			if len(pg.envs) > 0 && pg.err == nil {
-				ahead = e.prefetch(ctx, &shared, pg.last(), pg.types)
+				// Behind (a full page): read the next page while this one is applied.
+				// Keeping up: let the next page fill for the rest of Linger instead.
+				full := len(pg.envs) == e.opts.BatchSize
+				if full {
+					ahead = e.prefetch(ctx, &shared, pg.last(), pg.types)
+				}
 				e.apply(ctx, group, &pg)
+				if !full {
+					lingerUntil = pg.readAt.Add(e.opts.Linger)
+				}
 			}
 			if pg.err != nil && ctx.Err() == nil {
 				e.log.Error("projection log read failed", "error", pg.err)
@@ -392,6 +409,9 @@ func (e *Engine) read(ctx context.Context) {
 		}
 		if progressed {
 			e.signalAdvanced()
+			if wait := time.Until(lingerUntil); wait > 0 {
+				sleep(ctx, wait)
+			}
 			continue
 		}
 		e.idle(ctx, members)
@@ -475,6 +495,7 @@ func (e *Engine) idle(ctx context.Context, members []*member) {
 
 // page is one read of the log after from, decoded for the event types in types.
 type page struct {
+	readAt time.Time
 	from   eventlog.Position
 	envs   []eventlog.Envelope
 	events []Event
@@ -508,8 +529,9 @@ func handledBy(members []*member) map[string]bool {
 
 // fetch reads one batch after from and decodes it for types.
 func (e *Engine) fetch(ctx context.Context, dec *decoder, from eventlog.Position, types map[string]bool) page {
+	readAt := time.Now()
 	envs, err := e.store.ReadAll(ctx, from, e.opts.BatchSize)
-	pg := page{from: from, envs: envs, types: types, err: err}
+	pg := page{readAt: readAt, from: from, envs: envs, types: types, err: err}
 	if err == nil && len(envs) > 0 {
 		pg.events, pg.failed = dec.decode(envs, types)
 	}
