@@ -139,7 +139,7 @@ var splitCases = []string{
 	`[1,]`, `[,1]`, `[1 2]`, `[`, `]`, `{}`, `[{"a":1}`, `[{"a" 1}]`, `[{"a":1,}]`,
 	`[01]`, `[1.]`, `[.1]`, `[1e]`, `[-]`, `[tru]`, `[truex]`, `["\x"]`, `["\u12"]`,
 	"[\"a\tb\"]", `["\ud800"]`, "[\"\xff\"]", `[] []`, `[]x`, `[{"a":1}]` + "\n",
-	`[[[[[[]]]]]]`, `[{"":""}]`, `[1,{"a":{"b":{"c":[]}}}]`,
+	`[[[[[[]]]]]]`, `[{"":""}]`, `[1,{"a":{"b":{"c":[]}}}]`, `null`, ` null `,
 }
 
 func FuzzSplit_AgreesWithEncodingJSON(f *testing.F) {
@@ -154,6 +154,9 @@ func checkSplit(t *testing.T, body []byte) {
 	var want []json.RawMessage
 	wantErr := json.Unmarshal(body, &want)
 	got, ok := Split(body)
+	if !ok && wantErr == nil && want == nil {
+		return // null: encoding/json makes it an empty list, Split takes arrays only (the handler falls back to encoding/json)
+	}
 	if ok != (wantErr == nil) && !(wantErr == nil && bytes.Count(body, []byte("["))+bytes.Count(body, []byte("{")) >= maxDepth) {
 		t.Fatalf("%q: split %v, encoding/json %v", body, ok, wantErr)
 	}

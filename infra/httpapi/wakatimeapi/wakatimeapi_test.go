@@ -212,6 +212,12 @@ func TestIngest_BulkWithInvalidItemsStoresTheValidOnes(t *testing.T) {
 	if st := c.do("POST", "/api/v1/users/current/heartbeats.bulk", basic(u.key), []any{old, noType}, &bad); st != 400 || bad.Error == "" {
 		t.Fatalf("all invalid: status %d %q", st, bad.Error)
 	}
+	for _, body := range []string{`null`, `[]`, `"x"`, `7`, `[null]`} {
+		bad.Error = ""
+		if st := c.do("POST", "/api/v1/users/current/heartbeats.bulk", basic(u.key), json.RawMessage(body), &bad); st != 400 || bad.Error == "" {
+			t.Fatalf("body %s: status %d %q, want 400 with an error", body, st, bad.Error)
+		}
+	}
 	day := now.UTC().Format("2006-01-02")
 	eventually(t, "the two valid heartbeats", func() bool { return len(heartbeatsOn(c, u, day)) == 2 })
 	for _, h := range heartbeatsOn(c, u, day) {
