@@ -388,6 +388,22 @@ func TestRebuild_WhileTheLiveRunnerFollowsAppends(t *testing.T) {
 	}
 }
 
+// holdHorizon opens a transaction with a transaction id, which holds the reader horizon
+// (no later append is readable) until it ends; it is rolled back when the test ends.
+func holdHorizon(t *testing.T, pool *pgxpool.Pool) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	older, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = older.Rollback(ctx) })
+	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	return older
+}
+
 // TestEngine_AppliesEventsReleasedByAnOlderTransaction: an event whose append was
 // announced while an older transaction held the reader horizon becomes readable later
 // without any new announcement; the runner must not sleep its whole idle wait on it.
@@ -402,13 +418,7 @@ func TestEngine_AppliesEventsReleasedByAnOlderTransaction(t *testing.T) {
 	}
 
 	// An older transaction with a transaction id holds the horizon...
-	older, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-		t.Fatal(err)
-	}
+	older := holdHorizon(t, pool)
 	// ...while an append commits and is announced, but cannot be read yet.
 	appendEvents(t, store, 1, 1)
 	time.Sleep(100 * time.Millisecond)
@@ -434,14 +444,7 @@ func TestEngine_LagIsTheAgeOfTheOldestEventNotApplied(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE projection_checkpoints SET updated_at = now() - interval '1 hour' WHERE name = 'counting'`); err != nil {
 		t.Fatal(err)
 	}
-	older, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = older.Rollback(ctx) }()
-	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-		t.Fatal(err)
-	}
+	older := holdHorizon(t, pool)
 	appendEvents(t, store, 1, 1)
 	head, err := store.Head(ctx)
 	if err != nil {

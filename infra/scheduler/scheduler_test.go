@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	cmdinsights "github.com/devflow/backend/commands/insights"
 	"github.com/devflow/backend/domain/ids"
 	"github.com/devflow/backend/domain/insight"
+	"github.com/devflow/backend/infra/httpapi/httpapitest"
 	"github.com/devflow/backend/infra/httpapi/telemetryapi/telemetryapitest"
 	"github.com/devflow/backend/infra/insights/insightstest"
 	"github.com/devflow/backend/infra/scheduler"
@@ -199,26 +199,13 @@ func TestScheduler_AFailingUserDoesNotStopTheOthers(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log lines from the scheduler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestScheduler_PostponesUsersWhileTheReadModelsAreBehind(t *testing.T) {
 	// The bound also covers the second user of the tick after the catch-up, whose wait
 	// includes the first user's insight events: short, but not too short for a busy
 	// machine.
 	e := insightstest.New(t, insightstest.Options{CatchUpLimit: time.Second})
 	users := activeUsers(e, 2)
-	logs := &syncBuffer{}
+	logs := &httpapitest.Logs{}
 	s := scheduler.New(e.Pool, e.Evaluator, e.Activity, scheduler.Config{Concurrency: 1}, slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	pending := func(u telemetryapitest.User) int {
